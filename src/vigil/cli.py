@@ -1,0 +1,107 @@
+"""The `vigil` command: process roles and module commands."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from vigil.core.logging import configure_logging
+from vigil.core.modules import load_modules
+from vigil.core.runtime import Runtime
+from vigil.settings import get_settings
+
+app = typer.Typer(
+    help="Vigil: collect time series and turn them into signals, alerts and dashboards.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+log = logging.getLogger("vigil")
+
+HostOpt = Annotated[str | None, typer.Option(help="Listen address (default VIGIL_HOST).")]
+PortOpt = Annotated[int | None, typer.Option(help="Listen port (default VIGIL_PORT).")]
+
+
+def _serve(with_scheduler: bool, host: str | None, port: int | None) -> None:
+    from vigil.core.api import create_app
+    from vigil.core.scheduling import Scheduler
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    runtime = Runtime.create(settings)
+    runtime.migrate()
+    scheduler = None
+    if with_scheduler:
+        runtime.close_interrupted_runs()
+        scheduler = Scheduler(runtime.runner, settings)
+    api = create_app(runtime, scheduler)
+    log.info("Vigil serving on http://%s:%d (database: %s)", host or settings.host,
+             port or settings.port, runtime.db.dialect)
+    uvicorn.run(api, host=host or settings.host, port=port or settings.port, log_config=None,
+                access_log=False)
+
+
+@app.command()
+def up(host: HostOpt = None, port: PortOpt = None) -> None:
+    """Everything in one process: migrate, API + UI, scheduler and jobs (embedded mode)."""
+    _serve(True, host, port)
+
+
+@app.command()
+def api(host: HostOpt = None, port: PortOpt = None) -> None:
+    """The API alone (no scheduler): scale it out behind a load balancer."""
+    _serve(False, host, port)
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema to the newest migration."""
+    settings = get_settings()
+    configure_logging(settings.log_level, "console")
+    runtime = Runtime.create(settings)
+    runtime.migrate()
+    typer.echo(f"database migrated to head ({runtime.db.dialect})")
+    runtime.close()
+
+
+@app.command()
+def scheduler() -> None:
+    """The clock alone: runs scheduled jobs in this process (no API)."""
+    import signal
+    import threading
+
+    from vigil.core.scheduling import Scheduler
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    runtime = Runtime.create(settings)
+    runtime.migrate()
+    runtime.close_interrupted_runs()
+    clock = Scheduler(runtime.runner, settings)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    clock.start(run_on_start=settings.run_jobs_on_start)
+    stop.wait()
+    clock.shutdown(wait=True)
+    runtime.close()
+
+
+@app.command("jobs")
+def jobs_list() -> None:
+    """List the registered jobs and their schedules."""
+    runtime = Runtime.create()
+    for spec in runtime.registry:
+        cron = spec.cron(runtime.settings) or "on demand"
+        typer.echo(f"{spec.name:24} {cron:16} {spec.description}")
+
+
+for _module in load_modules():
+    if _module.cli is not None:
+        app.add_typer(_module.cli(), name=_module.name, help=_module.title)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,79 @@
+"""The HTTP app: health, metrics, problem+json errors, and every module's router under
+/api/v1/<module>. One factory serves `vigil up`, `vigil api` and the tests."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from vigil import __version__
+from vigil.core.metrics import RequestContextMiddleware, metrics_endpoint
+from vigil.core.migrate import current_revision, head_revision
+from vigil.core.problems import install_problem_handlers, problem_response
+from vigil.core.runtime import Runtime
+from vigil.core.scheduling import Scheduler
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(runtime: Runtime, scheduler: Scheduler | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if scheduler is not None:
+            scheduler.start(run_on_start=runtime.settings.run_jobs_on_start)
+        try:
+            yield
+        finally:
+            if scheduler is not None:
+                scheduler.shutdown(wait=False)
+
+    app = FastAPI(
+        title="Vigil",
+        version=__version__,
+        description="Time series in, signals, alerts, forecasts and dashboards out. "
+        "Errors are RFC 9457 problem details (application/problem+json).",
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    app.add_middleware(RequestContextMiddleware)
+    install_problem_handlers(app)
+
+    @app.get("/health", tags=["health"], summary="Liveness: the process answers")
+    def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    @app.get(
+        "/health/ready", tags=["health"],
+        summary="Readiness: database reachable and migrated to head (503 otherwise)",
+        responses={503: {"description": "Not ready; the problem says why."}},
+    )
+    def ready(request: Request) -> Any:
+        try:
+            with runtime.db.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            current, head = current_revision(runtime.db.engine), head_revision()
+        except Exception as exc:
+            return problem_response(
+                request, 503, "Service Unavailable",
+                f"Database unreachable: {type(exc).__name__}. Check VIGIL_DATABASE_URL.",
+            )
+        if current != head:
+            return problem_response(
+                request, 503, "Service Unavailable",
+                f"Database schema at {current or 'nothing'}, expected {head}: "
+                "run `vigil migrate`.",
+            )
+        return JSONResponse({"status": "ready", "database": runtime.db.dialect,
+                             "migration": current})
+
+    app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
+
+    for module in runtime.modules:
+        if module.router is not None:
+            app.include_router(module.router, prefix=f"{API_PREFIX}/{module.name}")
+    return app

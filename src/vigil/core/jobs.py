@@ -1,0 +1,284 @@
+"""The job registry and runner.
+
+A job is declared next to its module's code (name, function, cron schedule) and registered
+with core through the module object. Every run writes exactly one ``jobs_log`` row: it is
+inserted as ``running`` when the run starts and closed as ``ok``, ``skipped`` or ``failed``.
+A run that finds the same job already running is recorded as ``skipped`` and does nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from prometheus_client import Counter, Histogram
+from sqlalchemy import case, func, select, update
+from sqlalchemy.orm import Session
+
+from vigil.core.db import Database, utcnow
+from vigil.core.events import EventBus
+from vigil.core.locks import job_lock
+from vigil.core.models import JobLog
+from vigil.core.progress import NullProgress, Progress
+from vigil.settings import Settings
+
+log = logging.getLogger(__name__)
+
+JobStatus = Literal["running", "ok", "skipped", "failed"]
+
+JOB_RUNS = Counter("vigil_jobs_runs_total", "Job runs by job and final status.", ["job", "status"])
+JOB_DURATION = Histogram(
+    "vigil_jobs_duration_seconds",
+    "Job run duration by job and final status.",
+    ["job", "status"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800),
+)
+
+
+@dataclass
+class JobResult:
+    status: Literal["ok", "skipped"] = "ok"
+    rows_written: int = 0
+    message: str = ""
+
+
+@dataclass
+class JobContext:
+    """What a job function gets: its run id and parameters, and the platform services."""
+
+    job_id: int
+    name: str
+    params: dict[str, Any]
+    db: Database
+    settings: Settings
+    events: EventBus
+    progress: Progress
+    rows_written: int = 0  # jobs add committed rows as they go, so a failure reports them
+
+    @property
+    def log(self) -> logging.Logger:
+        return logging.getLogger(f"vigil.jobs.{self.name}")
+
+
+JobFunction = Callable[[JobContext], JobResult]
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str
+    func: JobFunction
+    schedule: str | None = None  # cron expression (UTC), None = on demand only
+    queue: str = "default"
+    run_on_start: bool = False
+    description: str = ""
+    schedule_setting: str | None = None  # Settings field that overrides `schedule`
+
+    def cron(self, settings: Settings) -> str | None:
+        if self.schedule_setting:
+            return str(getattr(settings, self.schedule_setting))
+        return self.schedule
+
+
+@dataclass
+class JobRegistry:
+    specs: dict[str, JobSpec] = field(default_factory=dict)
+
+    def add(self, spec: JobSpec) -> None:
+        if spec.name in self.specs:
+            raise ValueError(f"job {spec.name!r} is registered twice")
+        self.specs[spec.name] = spec
+
+    def extend(self, specs: Iterable[JobSpec]) -> None:
+        for spec in specs:
+            self.add(spec)
+
+    def get(self, name: str) -> JobSpec:
+        try:
+            return self.specs[name]
+        except KeyError:
+            known = ", ".join(sorted(self.specs)) or "none"
+            raise KeyError(f"unknown job {name!r}; registered jobs: {known}") from None
+
+    def __iter__(self) -> Any:
+        return iter(self.specs.values())
+
+
+@dataclass(frozen=True)
+class JobRun:
+    id: int
+    name: str
+    status: JobStatus
+    rows_written: int
+    error: str | None
+    message: str | None
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class JobRunner:
+    def __init__(self, db: Database, settings: Settings, events: EventBus, registry: JobRegistry):
+        self.db, self.settings, self.events, self.registry = db, settings, events, registry
+
+    def run(
+        self, name: str, params: dict[str, Any] | None = None, progress: Progress | None = None
+    ) -> JobRun:
+        spec = self.registry.get(name)
+        params = dict(params or {})
+        with job_lock(self.db.engine, f"job:{name}") as acquired:
+            if not acquired:
+                return self._record_skip(name, params, "already running elsewhere; not started")
+            return self._run_locked(spec, params, progress or NullProgress())
+
+    def _record_skip(self, name: str, params: dict[str, Any], message: str) -> JobRun:
+        now = utcnow()
+        row = JobLog(
+            job_type=name, status="skipped", started_at=now, finished_at=now,
+            rows_written=0, parameters=params, message=message, worker=worker_id(),
+        )
+        with self.db.session() as session:
+            session.add(row)
+            session.flush()
+            job_id = row.id
+        JOB_RUNS.labels(name, "skipped").inc()
+        log.info("job %s skipped: %s", name, message, extra={"job": name, "job_id": job_id})
+        return JobRun(job_id, name, "skipped", 0, None, message)
+
+    def _run_locked(self, spec: JobSpec, params: dict[str, Any], progress: Progress) -> JobRun:
+        started = utcnow()
+        with self.db.session() as session:
+            row = JobLog(
+                job_type=spec.name, status="running", started_at=started, rows_written=0,
+                parameters=params, worker=worker_id(),
+            )
+            session.add(row)
+            session.flush()
+            job_id = row.id
+        ctx = JobContext(job_id, spec.name, params, self.db, self.settings, self.events, progress)
+        t0 = time.perf_counter()
+        status: JobStatus
+        error: str | None = None
+        message = ""
+        try:
+            result = spec.func(ctx)
+            status, message = result.status, result.message
+            rows = max(result.rows_written, ctx.rows_written)
+        except Exception as exc:  # the log row must be closed whatever went wrong
+            status, rows = "failed", ctx.rows_written
+            error = f"{type(exc).__name__}: {exc}"
+            log.exception("job %s failed", spec.name, extra={"job": spec.name, "job_id": job_id})
+        finally:
+            progress.finish()
+        elapsed = time.perf_counter() - t0
+        with self.db.session() as session:
+            session.execute(
+                update(JobLog).where(JobLog.id == job_id).values(
+                    status=status, finished_at=utcnow(), rows_written=rows,
+                    error=error, message=message or None,
+                )
+            )
+        JOB_RUNS.labels(spec.name, status).inc()
+        JOB_DURATION.labels(spec.name, status).observe(elapsed)
+        log.info(
+            "job %s %s: %d rows in %.2fs %s", spec.name, status, rows, elapsed, message,
+            extra={"job": spec.name, "job_id": job_id, "status": status, "rows": rows},
+        )
+        return JobRun(job_id, spec.name, status, rows, error, message or None)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def close_interrupted_runs(session: Session) -> int:
+    """Marks ``running`` rows left by dead processes on this host as failed. Returns how many."""
+    host = socket.gethostname()
+    rows = session.scalars(select(JobLog).where(JobLog.status == "running")).all()
+    closed = 0
+    for row in rows:
+        owner_host, _, pid = row.worker.rpartition(":")
+        if owner_host != host or not pid.isdigit() or _pid_alive(int(pid)):
+            continue
+        row.status = "failed"
+        row.finished_at = utcnow()
+        row.error = f"interrupted: the process running this job (pid {pid}) ended first"
+        closed += 1
+    session.flush()
+    return closed
+
+
+@dataclass(frozen=True)
+class JobTypeStats:
+    job_type: str
+    runs: int
+    ok: int
+    skipped: int
+    failed: int
+    running: int
+    rows_written: int
+    avg_duration_seconds: float | None
+    last_started_at: datetime | None
+    last_success_at: datetime | None
+
+
+def job_type_stats(session: Session, prefix: str) -> list[JobTypeStats]:
+    """Per job type whose name starts with ``prefix``: counts by status, rows, durations."""
+
+    def count(status: str) -> Any:
+        return func.count(case((JobLog.status == status, 1)))
+
+    stmt = (
+        select(
+            JobLog.job_type,
+            func.count(),
+            count("ok"), count("skipped"), count("failed"), count("running"),
+            func.coalesce(func.sum(JobLog.rows_written), 0),
+        )
+        .where(JobLog.job_type.startswith(prefix, autoescape=True))
+        .group_by(JobLog.job_type)
+        .order_by(JobLog.job_type)
+    )
+    out: list[JobTypeStats] = []
+    for job_type, runs, ok, skipped, failed, running, rows in session.execute(stmt):
+        # Durations and "last" times are read as rows so the UTC column type applies
+        # (aggregates over datetimes come back as text on SQLite).
+        times = session.execute(
+            select(JobLog.started_at, JobLog.finished_at, JobLog.status).where(
+                JobLog.job_type == job_type
+            )
+        ).all()
+        durations = [(f - s).total_seconds() for s, f, _ in times if f is not None]
+        successes = [f for _, f, status in times if status == "ok" and f is not None]
+        out.append(
+            JobTypeStats(
+                job_type=job_type, runs=runs, ok=ok, skipped=skipped, failed=failed,
+                running=running, rows_written=int(rows),
+                avg_duration_seconds=sum(durations) / len(durations) if durations else None,
+                last_started_at=max(s for s, _, _ in times),
+                last_success_at=max(successes) if successes else None,
+            )
+        )
+    return out
+
+
+def recent_runs(session: Session, prefix: str, limit: int) -> list[JobLog]:
+    stmt = (
+        select(JobLog)
+        .where(JobLog.job_type.startswith(prefix, autoescape=True))
+        .order_by(JobLog.id.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))

@@ -1,0 +1,40 @@
+"""How a module plugs into core: one small object per module, found through the
+``vigil.modules`` entry point group, so core never imports a module by name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING
+
+from fastapi import APIRouter
+
+from vigil.core.events import Handler
+from vigil.core.jobs import JobSpec
+
+if TYPE_CHECKING:
+    import typer
+
+
+@dataclass(frozen=True)
+class Module:
+    name: str  # URL prefix (/api/v1/<name>) and CLI group (`vigil <name> …`)
+    title: str
+    router: APIRouter | None = None
+    jobs: tuple[JobSpec, ...] = ()
+    event_handlers: tuple[tuple[str, Handler], ...] = ()
+    cli: Callable[[], typer.Typer] | None = None  # built lazily: the API never needs it
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+
+@lru_cache(maxsize=1)
+def load_modules() -> tuple[Module, ...]:
+    found: list[Module] = []
+    for ep in sorted(entry_points(group="vigil.modules"), key=lambda e: e.name):
+        module = ep.load()
+        if not isinstance(module, Module):
+            raise TypeError(f"entry point {ep.value} is not a vigil Module")
+        found.append(module)
+    return tuple(found)

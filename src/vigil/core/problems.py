@@ -1,0 +1,103 @@
+"""RFC 9457 problem details: every error a client sees has this shape and a message that says
+what to send instead."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from vigil.core.logging import request_id_var
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class Problem(Exception):
+    """Raise from a service or router to answer with a problem document."""
+
+    def __init__(
+        self, status: int, detail: str, *, title: str | None = None,
+        type_: str = "about:blank", **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status, self.detail, self.type = status, detail, type_
+        self.title = title or HTTPStatus(status).phrase
+        self.extra = extra
+
+
+class NotFound(Problem):
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(404, detail, **extra)
+
+
+class BadRequest(Problem):
+    """Input that parsed but makes no sense (e.g. `from` after `to`)."""
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(422, detail, **extra)
+
+
+def problem_response(
+    request: Request, status: int, title: str, detail: str,
+    type_: str = "about:blank", headers: dict[str, str] | None = None, **extra: Any,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": type_, "title": title, "status": status, "detail": detail,
+        "instance": request.url.path,
+    }
+    request_id = request_id_var.get()
+    if request_id:
+        body["request_id"] = request_id
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _describe(error: dict[str, Any]) -> str:
+    loc = [str(part) for part in error.get("loc", ())]
+    where = loc[0] if loc else "request"
+    field = ".".join(loc[1:]) or where
+    place = {"query": "query parameter", "path": "path parameter", "body": "body field"}
+    label = f"{place.get(where, where)} '{field}'" if where in place else f"'{field}'"
+    return f"{label}: {error.get('msg', 'invalid value')}"
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(request, exc.status, exc.title, exc.detail, exc.type, **exc.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        detail = "; ".join(_describe(e) for e in exc.errors())
+        return problem_response(
+            request, 422, "Invalid request", detail, errors=errors
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"No such path: {request.url.path}. The API is described at /docs."
+        return problem_response(
+            request, exc.status_code, HTTPStatus(exc.status_code).phrase, detail,
+            headers=dict(exc.headers) if exc.headers else None,
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error serving %s", request.url.path)
+        return problem_response(
+            request, 500, "Internal Server Error",
+            "The server hit an unexpected error; it has been logged with this request id.",
+        )

@@ -1,0 +1,90 @@
+"""The clock: runs registered jobs on their cron schedules (APScheduler, UTC) inside the
+process. ``vigil up`` and ``vigil scheduler`` use it; ``upcoming_runs`` serves the API even
+where no scheduler runs in that process."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from vigil.core.jobs import JobRegistry, JobRunner
+from vigil.core.progress import LogProgress
+from vigil.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def cron_trigger(expression: str) -> CronTrigger:
+    try:
+        return CronTrigger.from_crontab(expression, timezone=UTC)
+    except ValueError as exc:
+        raise ValueError(f"invalid cron expression {expression!r}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Upcoming:
+    job: str
+    cron: str
+    next_runs: list[datetime]
+    description: str
+
+
+def upcoming_runs(
+    registry: JobRegistry, settings: Settings, prefix: str = "", count: int = 3,
+    now: datetime | None = None,
+) -> list[Upcoming]:
+    now = now or datetime.now(UTC)
+    out = []
+    for spec in registry:
+        cron = spec.cron(settings)
+        if not cron or not spec.name.startswith(prefix):
+            continue
+        trigger = cron_trigger(cron)
+        runs: list[datetime] = []
+        previous: datetime | None = None
+        moment = now
+        for _ in range(count):
+            fire = trigger.get_next_fire_time(previous, moment)
+            if fire is None:
+                break
+            runs.append(fire.astimezone(UTC))
+            previous, moment = fire, fire
+        out.append(Upcoming(spec.name, cron, runs, spec.description))
+    return out
+
+
+class Scheduler:
+    """Adds every scheduled job to an APScheduler background scheduler. One instance of a
+    job at a time (the runner's lock also guards across processes); missed runs coalesce."""
+
+    def __init__(self, runner: JobRunner, settings: Settings) -> None:
+        self.runner = runner
+        self.settings = settings
+        self._scheduler = BackgroundScheduler(timezone=UTC)
+
+    def _run(self, name: str) -> None:
+        self.runner.run(name, progress=LogProgress(logging.getLogger(f"vigil.jobs.{name}")))
+
+    def start(self, run_on_start: bool = True) -> None:
+        for spec in self.runner.registry:
+            cron = spec.cron(self.settings)
+            if cron:
+                self._scheduler.add_job(
+                    self._run, cron_trigger(cron), args=[spec.name], id=spec.name,
+                    max_instances=1, coalesce=True, misfire_grace_time=3600,
+                )
+                log.info("scheduled %s at '%s' (UTC)", spec.name, cron)
+            if run_on_start and spec.run_on_start:
+                self._scheduler.add_job(
+                    self._run, "date", args=[spec.name], id=f"{spec.name}:start",
+                    max_instances=1,
+                )
+        self._scheduler.start()
+
+    def shutdown(self, wait: bool = False) -> None:
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=wait)

@@ -1,0 +1,135 @@
+"""Markets JSON API, mounted at /api/v1/markets."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy.orm import Session
+
+from vigil.core.deps import db_session, job_registry, settings_dep
+from vigil.core.jobs import JobRegistry, job_type_stats, recent_runs
+from vigil.core.scheduling import upcoming_runs
+from vigil.markets import service
+from vigil.markets.schemas import (
+    AssetOut,
+    GoldOut,
+    JobRunOut,
+    JobTypeStatsOut,
+    MinerStats,
+    Page,
+    RateOut,
+    SourceOut,
+    UpcomingRun,
+)
+from vigil.markets.sources import SOURCES, SeriesKind
+from vigil.settings import Settings
+
+router = APIRouter(tags=["markets"])
+
+MAX_LIMIT = 10_000
+SessionDep = Annotated[Session, Depends(db_session)]
+FromQ = Annotated[date | None, Query(alias="from", description="First date, YYYY-MM-DD.")]
+ToQ = Annotated[date | None, Query(alias="to", description="Last date (inclusive), YYYY-MM-DD.")]
+LimitQ = Annotated[
+    int, Query(ge=1, le=MAX_LIMIT, description=f"Page size, 1..{MAX_LIMIT} (default 1000).")
+]
+OffsetQ = Annotated[int, Query(ge=0, description="Rows to skip (default 0).")]
+CodeQ = Annotated[
+    str | None,
+    Query(pattern="^[A-Za-z]{3}$", description="ISO 4217 code, e.g. USD (any case). "
+          "Omit for every currency."),
+]
+
+
+def _page(items: list[Any], total: int, limit: int, offset: int) -> dict[str, Any]:
+    next_offset = offset + limit if offset + limit < total else None
+    return {"items": items, "total": total, "limit": limit, "offset": offset,
+            "next_offset": next_offset}
+
+
+@router.get("/sources", response_model=list[SourceOut], summary="Installed price sources")
+def list_sources(settings: Annotated[Settings, Depends(settings_dep)]) -> list[SourceOut]:
+    return [
+        SourceOut(
+            name=cls.name, title=cls.title, kinds=sorted(k.value for k in cls.kinds),
+            base_url=str(getattr(settings, cls.base_url_setting, "")),
+            max_range_days=cls.max_range_days,
+            history_start={k.value: d for k, d in cls.history_start.items()},
+        )
+        for cls in SOURCES.values()
+    ]
+
+
+@router.get("/currencies", response_model=Page[AssetOut], summary="Currencies with stored rates")
+def list_currencies(
+    session: SessionDep, limit: LimitQ = 1000, offset: OffsetQ = 0
+) -> Page[AssetOut]:
+    items, total = service.list_assets(session, SeriesKind.CURRENCY, limit, offset)
+    return Page[AssetOut].model_validate(_page(items, total, limit, offset))
+
+
+@router.get("/rates", response_model=Page[RateOut], summary="Daily mid rates (NBP table A)")
+def list_rates(
+    session: SessionDep, code: CodeQ = None, start: FromQ = None, end: ToQ = None,
+    limit: LimitQ = 1000, offset: OffsetQ = 0,
+) -> dict[str, Any]:
+    service.check_range(start, end)
+    if code is not None:
+        asset_ids = [service.get_asset(session, code, SeriesKind.CURRENCY).id]
+    else:
+        asset_ids = service.asset_ids_of_kind(session, SeriesKind.CURRENCY)
+    rows, total = service.price_rows(session, asset_ids, start, end, limit, offset)
+    items = [
+        {"code": c, "effective_date": d, "rate_mid": str(p), "fetched_at": f, "source": s}
+        for c, d, p, f, s in rows
+    ]
+    return _page(items, total, limit, offset)
+
+
+@router.get("/gold", response_model=Page[GoldOut], summary="Gold prices, PLN per gram")
+def list_gold(
+    session: SessionDep, start: FromQ = None, end: ToQ = None,
+    limit: LimitQ = 1000, offset: OffsetQ = 0,
+) -> dict[str, Any]:
+    service.check_range(start, end)
+    asset_ids = service.asset_ids_of_kind(session, SeriesKind.GOLD)
+    rows, total = service.price_rows(session, asset_ids, start, end, limit, offset)
+    items = [
+        {"effective_date": d, "price": str(p), "fetched_at": f, "source": s}
+        for _c, d, p, f, s in rows
+    ]
+    return _page(items, total, limit, offset)
+
+
+@router.get("/stats/miner", response_model=MinerStats, summary="Miner jobs: runs, rows, failures")
+def miner_stats(
+    session: SessionDep,
+    recent: Annotated[int, Query(ge=0, le=500, description="Recent runs to list.")] = 20,
+) -> MinerStats:
+    return MinerStats(
+        jobs=[JobTypeStatsOut(**vars(s)) for s in job_type_stats(session, "markets.")],
+        recent=[
+            JobRunOut(
+                id=r.id, job_type=r.job_type, status=r.status, started_at=r.started_at,
+                finished_at=r.finished_at, duration_seconds=r.duration_seconds,
+                rows_written=r.rows_written, error=r.error, message=r.message,
+            )
+            for r in recent_runs(session, "markets.", recent)
+        ],
+    )
+
+
+@router.get(
+    "/stats/upcoming", response_model=list[UpcomingRun], summary="Next scheduled miner runs"
+)
+def upcoming(
+    registry: Annotated[JobRegistry, Depends(job_registry)],
+    settings: Annotated[Settings, Depends(settings_dep)],
+    count: Annotated[int, Query(ge=1, le=50, description="Runs to list per job.")] = 3,
+) -> list[UpcomingRun]:
+    return [
+        UpcomingRun(job_type=u.job, cron=u.cron, next_runs=u.next_runs, description=u.description)
+        for u in upcoming_runs(registry, settings, prefix="markets.", count=count)
+    ]

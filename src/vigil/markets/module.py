@@ -1,0 +1,14 @@
+"""The markets module's registration with core."""
+
+from vigil.core.modules import Module
+from vigil.markets import cli
+from vigil.markets.api import router
+from vigil.markets.jobs import JOBS
+
+module = Module(
+    name="markets",
+    title="Markets (Charon)",
+    router=router,
+    jobs=JOBS,
+    cli=cli.build,
+)

@@ -1,0 +1,90 @@
+"""Request and response models of the markets API. Prices and rates are decimal strings
+(``"4.0123"``) so no precision is lost on the way to the client."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel, Field
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int = Field(description="Rows matching the filters, across all pages.")
+    limit: int
+    offset: int
+    next_offset: int | None = Field(description="Offset of the next page; null on the last one.")
+
+
+class AssetOut(BaseModel):
+    code: str = Field(examples=["USD"])
+    name: str = Field(examples=["dolar amerykański"])
+    kind: str = Field(examples=["currency"])
+    source: str = Field(examples=["nbp"])
+    quote: str = Field(examples=["PLN"])
+    first_date: date | None
+    last_date: date | None
+
+
+class RateOut(BaseModel):
+    code: str = Field(examples=["USD"])
+    effective_date: date
+    rate_mid: str = Field(examples=["4.0123"], description="Mid rate in PLN, exact decimal text.")
+    fetched_at: datetime
+    source: str
+
+
+class GoldOut(BaseModel):
+    effective_date: date
+    price: str = Field(examples=["250.43"], description="PLN per gram of 1000 fineness gold.")
+    fetched_at: datetime
+    source: str
+
+
+class SourceOut(BaseModel):
+    name: str
+    title: str
+    kinds: list[str]
+    base_url: str
+    max_range_days: int
+    history_start: dict[str, date]
+
+
+class JobTypeStatsOut(BaseModel):
+    job_type: str
+    runs: int
+    ok: int
+    skipped: int
+    failed: int
+    running: int
+    rows_written: int
+    avg_duration_seconds: float | None
+    last_started_at: datetime | None
+    last_success_at: datetime | None
+
+
+class JobRunOut(BaseModel):
+    id: int
+    job_type: str
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    duration_seconds: float | None
+    rows_written: int
+    error: str | None
+    message: str | None
+
+
+class MinerStats(BaseModel):
+    jobs: list[JobTypeStatsOut]
+    recent: list[JobRunOut]
+
+
+class UpcomingRun(BaseModel):
+    job_type: str
+    cron: str
+    next_runs: list[datetime]
+    description: str

@@ -1,0 +1,217 @@
+"""Markets operations. The API, the CLI and the jobs call only this; it flushes, the caller
+commits (one transaction per request or per ingested chunk)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from vigil.core.problems import BadRequest, NotFound
+from vigil.markets.models import Asset, Price
+from vigil.markets.sources.base import Quote, SeriesKind
+
+PRICES = Price.__table__
+ASSETS = Asset.__table__
+
+
+def day_ts(day: date) -> datetime:
+    """The series timestamp of a daily quote: 00:00 UTC of its business date."""
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def _insert(session: Session, table: Any) -> Any:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(f"upserts are implemented for PostgreSQL and SQLite, not {dialect}")
+
+
+# --- writing --------------------------------------------------------------------------------
+
+
+def ensure_assets(
+    session: Session, quotes: Iterable[Quote], kind: SeriesKind, source: str
+) -> dict[str, int]:
+    """Creates the assets these quotes name (first seen wins the name); returns code -> id."""
+    names: dict[str, str] = {}
+    for quote in quotes:
+        names.setdefault(quote.code, quote.name)
+    if not names:
+        return {}
+    stmt = _insert(session, ASSETS).on_conflict_do_nothing(index_elements=["code"])
+    session.execute(
+        stmt,
+        [
+            {"code": code, "name": name, "kind": kind.value, "source": source,
+             "quote": "PLN", "created_at": datetime.now(UTC)}
+            for code, name in names.items()
+        ],
+    )
+    rows = session.execute(select(Asset.code, Asset.id).where(Asset.code.in_(names)))
+    return {code: asset_id for code, asset_id in rows}
+
+
+@dataclass(frozen=True)
+class WrittenRange:
+    """What one store call wrote for one asset: the payload of a ``rates.ingested`` event."""
+
+    code: str
+    first: date
+    last: date
+    rows: int
+
+
+def store_quotes(
+    session: Session, quotes: Sequence[Quote], kind: SeriesKind, source: str,
+    fetched_at: datetime | None = None,
+) -> list[WrittenRange]:
+    """Upserts daily quotes on (asset, ts). A repeated quote with the same value writes
+    nothing; a corrected value replaces the old one. Returns what was written, per asset."""
+    if not quotes:
+        return []
+    ids = ensure_assets(session, quotes, kind, source)
+    codes = {asset_id: code for code, asset_id in ids.items()}
+    fetched_at = fetched_at or datetime.now(UTC)
+    insert = _insert(session, PRICES)
+    stmt = insert.on_conflict_do_update(
+        index_elements=["asset_id", "ts"],
+        set_={"price": insert.excluded.price, "fetched_at": insert.excluded.fetched_at,
+              "source": insert.excluded.source},
+        where=PRICES.c.price != insert.excluded.price,
+    ).returning(PRICES.c.asset_id, PRICES.c.effective_date)
+    params = [
+        {"asset_id": ids[q.code], "ts": day_ts(q.effective_date), "effective_date": q.effective_date,
+         "price": q.value, "fetched_at": fetched_at, "source": source}
+        for q in quotes
+    ]
+    written: dict[int, list[date]] = {}
+    for asset_id, day in session.execute(stmt, params):
+        written.setdefault(asset_id, []).append(day)
+    return [
+        WrittenRange(codes[asset_id], min(days), max(days), len(days))
+        for asset_id, days in sorted(written.items(), key=lambda item: codes[item[0]])
+    ]
+
+
+# --- coverage -------------------------------------------------------------------------------
+
+
+def stored_span(session: Session, kind: SeriesKind) -> tuple[date, date] | None:
+    """First and last stored business date over every asset of ``kind`` (None when empty).
+    One min/max per asset keeps each lookup on the (asset_id, ts) primary key."""
+    asset_ids = session.scalars(select(Asset.id).where(Asset.kind == kind.value)).all()
+    firsts: list[datetime] = []
+    lasts: list[datetime] = []
+    for asset_id in asset_ids:
+        first = session.scalar(select(Price.ts).where(Price.asset_id == asset_id)
+                               .order_by(Price.ts.asc()).limit(1))
+        last = session.scalar(select(Price.ts).where(Price.asset_id == asset_id)
+                              .order_by(Price.ts.desc()).limit(1))
+        if first is not None and last is not None:
+            firsts.append(first)
+            lasts.append(last)
+    if not firsts:
+        return None
+    return min(firsts).date(), max(lasts).date()
+
+
+def missing_ranges(
+    span: tuple[date, date] | None, start: date, end: date
+) -> list[tuple[date, date]]:
+    """The parts of [start, end] outside the stored span. Writes are one transaction per
+    chunk in date order, so the stored data is contiguous and only its ends can be missing."""
+    if start > end:
+        return []
+    if span is None:
+        return [(start, end)]
+    first, last = span
+    ranges = []
+    if start < first:
+        ranges.append((start, min(end, first - timedelta(days=1))))
+    if end > last:
+        ranges.append((max(start, last + timedelta(days=1)), end))
+    return ranges
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+def get_asset(session: Session, code: str, kind: SeriesKind | None = None) -> Asset:
+    stmt = select(Asset).where(Asset.code == code.upper())
+    if kind is not None:
+        stmt = stmt.where(Asset.kind == kind.value)
+    asset = session.scalar(stmt)
+    if asset is None:
+        known_stmt = select(Asset.code).order_by(Asset.code)
+        if kind is not None:
+            known_stmt = known_stmt.where(Asset.kind == kind.value)
+        known = session.scalars(known_stmt).all()
+        hint = f"Known codes: {', '.join(known)}." if known else "No data has been loaded yet."
+        raise NotFound(f"Unknown currency code {code.upper()!r}. {hint}", code=code.upper())
+    return asset
+
+
+def list_assets(
+    session: Session, kind: SeriesKind | None, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    stmt = select(Asset)
+    count_stmt = select(func.count()).select_from(Asset)
+    if kind is not None:
+        stmt = stmt.where(Asset.kind == kind.value)
+        count_stmt = count_stmt.where(Asset.kind == kind.value)
+    total = session.scalar(count_stmt) or 0
+    assets = session.scalars(stmt.order_by(Asset.code).limit(limit).offset(offset)).all()
+    items = []
+    for asset in assets:
+        first = session.scalar(select(Price.effective_date).where(Price.asset_id == asset.id)
+                               .order_by(Price.ts.asc()).limit(1))
+        last = session.scalar(select(Price.effective_date).where(Price.asset_id == asset.id)
+                              .order_by(Price.ts.desc()).limit(1))
+        items.append({
+            "code": asset.code, "name": asset.name, "kind": asset.kind, "source": asset.source,
+            "quote": asset.quote, "first_date": first, "last_date": last,
+        })
+    return items, total
+
+
+def check_range(start: date | None, end: date | None) -> None:
+    if start is not None and end is not None and start > end:
+        raise BadRequest(
+            f"'from' ({start}) is after 'to' ({end}); send from <= to, e.g. "
+            f"from={end}&to={start}."
+        )
+
+
+def price_rows(
+    session: Session, asset_ids: Sequence[int], start: date | None, end: date | None,
+    limit: int, offset: int,
+) -> tuple[list[tuple[str, date, Decimal, datetime, str]], int]:
+    """(code, effective_date, price, fetched_at, source) in date order, and the total count."""
+    conditions = [Price.asset_id.in_(asset_ids)]
+    if start is not None:
+        conditions.append(Price.ts >= day_ts(start))
+    if end is not None:
+        conditions.append(Price.ts < day_ts(end + timedelta(days=1)))
+    total = session.scalar(select(func.count()).select_from(Price).where(*conditions)) or 0
+    stmt = (
+        select(Asset.code, Price.effective_date, Price.price, Price.fetched_at, Price.source)
+        .join(Asset, Asset.id == Price.asset_id)
+        .where(*conditions)
+        .order_by(Price.ts, Asset.code)
+        .limit(limit)
+        .offset(offset)
+    )
+    return [tuple(row) for row in session.execute(stmt)], total  # type: ignore[misc]
+
+
+def asset_ids_of_kind(session: Session, kind: SeriesKind) -> list[int]:
+    return list(session.scalars(select(Asset.id).where(Asset.kind == kind.value)))

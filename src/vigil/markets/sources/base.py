@@ -1,0 +1,117 @@
+"""The source interface: one plug-in per external price provider.
+
+A source says which kinds of series it supplies; the miner asks it for date ranges no longer
+than ``max_range_days`` and stores what comes back. Adding a source is one new file that
+subclasses :class:`SourceClient` and is decorated with :func:`register_source`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from typing import ClassVar, TypeVar
+
+from vigil.settings import Settings
+
+
+class SeriesKind(StrEnum):
+    CURRENCY = "currency"
+    GOLD = "gold"
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """One published value: ``code`` costs ``value`` PLN on ``effective_date``."""
+
+    code: str
+    name: str
+    effective_date: date
+    value: Decimal
+
+
+class SourceError(Exception):
+    """The source answered, but not with data (after retries where retrying makes sense)."""
+
+
+class SourceUnsupported(SourceError):
+    pass
+
+
+class SourceClient(ABC):
+    name: ClassVar[str]
+    title: ClassVar[str]
+    kinds: ClassVar[frozenset[SeriesKind]]
+    max_range_days: ClassVar[int] = 366
+    #: The first date with data, per kind (the backfill starts there unless told otherwise).
+    history_start: ClassVar[dict[SeriesKind, date]] = {}
+
+    base_url: str
+    #: The Settings field holding this source's base URL.
+    base_url_setting: ClassVar[str] = ""
+
+    def fetch_rates(self, start: date, end: date) -> list[Quote]:
+        raise SourceUnsupported(f"{self.name} does not supply currency rates")
+
+    def fetch_gold(self, start: date, end: date) -> list[Quote]:
+        raise SourceUnsupported(f"{self.name} does not supply gold prices")
+
+    def fetch(self, kind: SeriesKind, start: date, end: date) -> list[Quote]:
+        if kind is SeriesKind.CURRENCY:
+            return self.fetch_rates(start, end)
+        return self.fetch_gold(start, end)
+
+    def latest_available_date(self) -> date:
+        """The last date the source can be asked about (sources refuse future ranges)."""
+        return date.today()
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        pass
+
+    def __enter__(self: S) -> S:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+S = TypeVar("S", bound=SourceClient)
+
+
+def date_chunks(start: date, end: date, max_days: int) -> Iterator[tuple[date, date]]:
+    """Splits [start, end] (both inclusive) into consecutive ranges of at most ``max_days``."""
+    if max_days < 1:
+        raise ValueError("max_days must be at least 1")
+    step = timedelta(days=max_days - 1)
+    while start <= end:
+        chunk_end = min(start + step, end)
+        yield start, chunk_end
+        start = chunk_end + timedelta(days=1)
+
+
+SourceFactory = Callable[[Settings], SourceClient]
+SOURCES: dict[str, type[SourceClient]] = {}
+_FACTORIES: dict[str, SourceFactory] = {}
+
+
+def register_source(factory: SourceFactory) -> Callable[[type[S]], type[S]]:
+    """Class decorator: registers a source class and how to build it from the settings."""
+
+    def decorate(cls: type[S]) -> type[S]:
+        if cls.name in SOURCES:
+            raise ValueError(f"source {cls.name!r} registered twice")
+        SOURCES[cls.name] = cls
+        _FACTORIES[cls.name] = factory
+        return cls
+
+    return decorate
+
+
+def create_source(name: str, settings: Settings) -> SourceClient:
+    try:
+        return _FACTORIES[name](settings)
+    except KeyError:
+        raise KeyError(f"unknown source {name!r}; installed: {', '.join(sorted(SOURCES))}") from None

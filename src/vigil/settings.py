@@ -1,0 +1,62 @@
+"""One Settings object for the whole process, read from the environment (prefix ``VIGIL_``)
+and an optional ``.env`` file. Every setting has a safe default for the embedded mode."""
+
+from __future__ import annotations
+
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="VIGIL_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # --- platform -----------------------------------------------------------------------------
+    data_dir: Path = Field(Path("data"), description="Where the embedded SQLite file lives.")
+    database_url: str = Field(
+        "", description="SQLAlchemy URL; empty means sqlite:///<data_dir>/vigil.db."
+    )
+    redis_url: str = Field("", description="Redis URL; empty means no Redis (in-process bus).")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    log_level: str = "INFO"
+    log_format: str = Field("json", pattern="^(json|console)$")
+    run_jobs_on_start: bool = Field(
+        True, description="`vigil up` runs each job flagged run_on_start once at start-up."
+    )
+
+    # --- markets: NBP source ------------------------------------------------------------------
+    nbp_base_url: str = "https://api.nbp.pl/api"
+    nbp_timeout_seconds: float = Field(20.0, gt=0)
+    nbp_max_attempts: int = Field(5, ge=1, le=20)
+    nbp_backoff_initial_seconds: float = Field(1.0, ge=0)
+    nbp_backoff_max_seconds: float = Field(60.0, ge=0)
+    nbp_currency_start: date = date(2002, 1, 2)
+    nbp_gold_start: date = date(2013, 1, 2)
+    nbp_sync_cron: str = Field("0 * * * *", description="When the hourly NBP sync runs (cron).")
+
+    @field_validator("nbp_base_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @property
+    def effective_database_url(self) -> str:
+        """The database URL with the embedded default and the psycopg 3 driver filled in."""
+        url = self.database_url.strip()
+        if not url:
+            return f"sqlite:///{(self.data_dir / 'vigil.db').as_posix()}"
+        for prefix in ("postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix) :]
+        return url
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
