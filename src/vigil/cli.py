@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 from typing import Annotated
 
 import typer
 import uvicorn
 
+from vigil.core.api import create_app
 from vigil.core.logging import configure_logging
 from vigil.core.modules import load_modules
 from vigil.core.runtime import Runtime
+from vigil.core.scheduling import Scheduler
 from vigil.settings import get_settings
 
 app = typer.Typer(
@@ -25,9 +29,6 @@ PortOpt = Annotated[int | None, typer.Option(help="Listen port (default VIGIL_PO
 
 
 def _serve(with_scheduler: bool, host: str | None, port: int | None) -> None:
-    from vigil.core.api import create_app
-    from vigil.core.scheduling import Scheduler
-
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
     runtime = Runtime.create(settings)
@@ -37,10 +38,19 @@ def _serve(with_scheduler: bool, host: str | None, port: int | None) -> None:
         runtime.close_interrupted_runs()
         scheduler = Scheduler(runtime.runner, settings)
     api = create_app(runtime, scheduler)
-    log.info("Vigil serving on http://%s:%d (database: %s)", host or settings.host,
-             port or settings.port, runtime.db.dialect)
-    uvicorn.run(api, host=host or settings.host, port=port or settings.port, log_config=None,
-                access_log=False)
+    log.info(
+        "Vigil serving on http://%s:%d (database: %s)",
+        host or settings.host,
+        port or settings.port,
+        runtime.db.dialect,
+    )
+    uvicorn.run(
+        api,
+        host=host or settings.host,
+        port=port or settings.port,
+        log_config=None,
+        access_log=False,
+    )
 
 
 @app.command()
@@ -69,11 +79,6 @@ def migrate() -> None:
 @app.command()
 def scheduler() -> None:
     """The clock alone: runs scheduled jobs in this process (no API)."""
-    import signal
-    import threading
-
-    from vigil.core.scheduling import Scheduler
-
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
     runtime = Runtime.create(settings)

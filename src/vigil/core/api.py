@@ -48,7 +48,8 @@ def create_app(runtime: Runtime, scheduler: Scheduler | None = None) -> FastAPI:
         return {"status": "ok", "version": __version__}
 
     @app.get(
-        "/health/ready", tags=["health"],
+        "/health/ready",
+        tags=["health"],
         summary="Readiness: database reachable and migrated to head (503 otherwise)",
         responses={503: {"description": "Not ready; the problem says why."}},
     )
@@ -59,17 +60,21 @@ def create_app(runtime: Runtime, scheduler: Scheduler | None = None) -> FastAPI:
             current, head = current_revision(runtime.db.engine), head_revision()
         except Exception as exc:
             return problem_response(
-                request, 503, "Service Unavailable",
+                request,
+                503,
+                "Service Unavailable",
                 f"Database unreachable: {type(exc).__name__}. Check VIGIL_DATABASE_URL.",
             )
         if current != head:
             return problem_response(
-                request, 503, "Service Unavailable",
-                f"Database schema at {current or 'nothing'}, expected {head}: "
-                "run `vigil migrate`.",
+                request,
+                503,
+                "Service Unavailable",
+                f"Database schema at {current or 'nothing'}, expected {head}: run `vigil migrate`.",
             )
-        return JSONResponse({"status": "ready", "database": runtime.db.dialect,
-                             "migration": current})
+        return JSONResponse(
+            {"status": "ready", "database": runtime.db.dialect, "migration": current}
+        )
 
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
 

@@ -140,8 +140,14 @@ class JobRunner:
     def _record_skip(self, name: str, params: dict[str, Any], message: str) -> JobRun:
         now = utcnow()
         row = JobLog(
-            job_type=name, status="skipped", started_at=now, finished_at=now,
-            rows_written=0, parameters=params, message=message, worker=worker_id(),
+            job_type=name,
+            status="skipped",
+            started_at=now,
+            finished_at=now,
+            rows_written=0,
+            parameters=params,
+            message=message,
+            worker=worker_id(),
         )
         with self.db.session() as session:
             session.add(row)
@@ -155,8 +161,12 @@ class JobRunner:
         started = utcnow()
         with self.db.session() as session:
             row = JobLog(
-                job_type=spec.name, status="running", started_at=started, rows_written=0,
-                parameters=params, worker=worker_id(),
+                job_type=spec.name,
+                status="running",
+                started_at=started,
+                rows_written=0,
+                parameters=params,
+                worker=worker_id(),
             )
             session.add(row)
             session.flush()
@@ -179,15 +189,25 @@ class JobRunner:
         elapsed = time.perf_counter() - t0
         with self.db.session() as session:
             session.execute(
-                update(JobLog).where(JobLog.id == job_id).values(
-                    status=status, finished_at=utcnow(), rows_written=rows,
-                    error=error, message=message or None,
+                update(JobLog)
+                .where(JobLog.id == job_id)
+                .values(
+                    status=status,
+                    finished_at=utcnow(),
+                    rows_written=rows,
+                    error=error,
+                    message=message or None,
                 )
             )
         JOB_RUNS.labels(spec.name, status).inc()
         JOB_DURATION.labels(spec.name, status).observe(elapsed)
         log.info(
-            "job %s %s: %d rows in %.2fs %s", spec.name, status, rows, elapsed, message,
+            "job %s %s: %d rows in %.2fs %s",
+            spec.name,
+            status,
+            rows,
+            elapsed,
+            message,
             extra={"job": spec.name, "job_id": job_id, "status": status, "rows": rows},
         )
         return JobRun(job_id, spec.name, status, rows, error, message or None)
@@ -244,7 +264,10 @@ def job_type_stats(session: Session, prefix: str) -> list[JobTypeStats]:
         select(
             JobLog.job_type,
             func.count(),
-            count("ok"), count("skipped"), count("failed"), count("running"),
+            count("ok"),
+            count("skipped"),
+            count("failed"),
+            count("running"),
             func.coalesce(func.sum(JobLog.rows_written), 0),
         )
         .where(JobLog.job_type.startswith(prefix, autoescape=True))
@@ -264,8 +287,13 @@ def job_type_stats(session: Session, prefix: str) -> list[JobTypeStats]:
         successes = [f for _, f, status in times if status == "ok" and f is not None]
         out.append(
             JobTypeStats(
-                job_type=job_type, runs=runs, ok=ok, skipped=skipped, failed=failed,
-                running=running, rows_written=int(rows),
+                job_type=job_type,
+                runs=runs,
+                ok=ok,
+                skipped=skipped,
+                failed=failed,
+                running=running,
+                rows_written=int(rows),
                 avg_duration_seconds=sum(durations) / len(durations) if durations else None,
                 last_started_at=max(s for s, _, _ in times),
                 last_success_at=max(successes) if successes else None,

@@ -74,9 +74,10 @@ def job_lock(engine: Engine, name: str) -> Iterator[bool]:
                 yield got
         elif engine.url.database and engine.url.database != ":memory:":
             safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
-            path = Path(engine.url.database).with_name(
-                f"{Path(engine.url.database).name}.locks"
-            ) / f"{safe}.lock"
+            path = (
+                Path(engine.url.database).with_name(f"{Path(engine.url.database).name}.locks")
+                / f"{safe}.lock"
+            )
             with _file_lock(path) as got:
                 yield got
         else:

@@ -12,7 +12,6 @@ import re
 import time
 import uuid
 
-
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,16 +22,19 @@ from vigil.core.logging import request_id_var
 access_log = logging.getLogger("vigil.access")
 
 HTTP_REQUESTS = Counter(
-    "vigil_http_requests_total", "HTTP requests by method, route and status.",
+    "vigil_http_requests_total",
+    "HTTP requests by method, route and status.",
     ["method", "route", "status"],
 )
 HTTP_LATENCY = Histogram(
-    "vigil_http_request_duration_seconds", "HTTP request latency by method and route.",
+    "vigil_http_request_duration_seconds",
+    "HTTP request latency by method and route.",
     ["method", "route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 HTTP_ERRORS = Counter(
-    "vigil_http_request_errors_total", "HTTP responses with status >= 400, by route and status.",
+    "vigil_http_request_errors_total",
+    "HTTP responses with status >= 400, by route and status.",
     ["method", "route", "status"],
 )
 
@@ -78,9 +80,18 @@ class RequestContextMiddleware:
             if status >= 400:
                 HTTP_ERRORS.labels(method, route, str(status)).inc()
             access_log.info(
-                "%s %s %d %.1fms", method, scope["path"], status, elapsed * 1000,
-                extra={"method": method, "path": scope["path"], "route": route,
-                       "status": status, "duration_ms": round(elapsed * 1000, 2)},
+                "%s %s %d %.1fms",
+                method,
+                scope["path"],
+                status,
+                elapsed * 1000,
+                extra={
+                    "method": method,
+                    "path": scope["path"],
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                },
             )
             request_id_var.reset(token)
 

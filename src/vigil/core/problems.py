@@ -23,8 +23,13 @@ class Problem(Exception):
     """Raise from a service or router to answer with a problem document."""
 
     def __init__(
-        self, status: int, detail: str, *, title: str | None = None,
-        type_: str = "about:blank", **extra: Any,
+        self,
+        status: int,
+        detail: str,
+        *,
+        title: str | None = None,
+        type_: str = "about:blank",
+        **extra: Any,
     ) -> None:
         super().__init__(detail)
         self.status, self.detail, self.type = status, detail, type_
@@ -45,11 +50,19 @@ class BadRequest(Problem):
 
 
 def problem_response(
-    request: Request, status: int, title: str, detail: str,
-    type_: str = "about:blank", headers: dict[str, str] | None = None, **extra: Any,
+    request: Request,
+    status: int,
+    title: str,
+    detail: str,
+    type_: str = "about:blank",
+    headers: dict[str, str] | None = None,
+    **extra: Any,
 ) -> JSONResponse:
     body: dict[str, Any] = {
-        "type": type_, "title": title, "status": status, "detail": detail,
+        "type": type_,
+        "title": title,
+        "status": status,
+        "detail": detail,
         "instance": request.url.path,
     }
     request_id = request_id_var.get()
@@ -80,9 +93,7 @@ def install_problem_handlers(app: FastAPI) -> None:
             for e in exc.errors()
         ]
         detail = "; ".join(_describe(e) for e in exc.errors())
-        return problem_response(
-            request, 422, "Invalid request", detail, errors=errors
-        )
+        return problem_response(request, 422, "Invalid request", detail, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -90,7 +101,10 @@ def install_problem_handlers(app: FastAPI) -> None:
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"No such path: {request.url.path}. The API is described at /docs."
         return problem_response(
-            request, exc.status_code, HTTPStatus(exc.status_code).phrase, detail,
+            request,
+            exc.status_code,
+            HTTPStatus(exc.status_code).phrase,
+            detail,
             headers=dict(exc.headers) if exc.headers else None,
         )
 
@@ -98,6 +112,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error serving %s", request.url.path)
         return problem_response(
-            request, 500, "Internal Server Error",
+            request,
+            500,
+            "Internal Server Error",
             "The server hit an unexpected error; it has been logged with this request id.",
         )

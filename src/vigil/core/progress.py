@@ -39,7 +39,11 @@ class LogProgress:
             pct = 100.0 * self._done / self._total if self._total else 100.0
             self._log.info(
                 "%s: %d/%d (%.0f%%) %s",
-                self._description, self._done, self._total, pct, note,
+                self._description,
+                self._done,
+                self._total,
+                pct,
+                note,
                 extra={"done": self._done, "total": self._total},
             )
 

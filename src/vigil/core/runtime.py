@@ -36,8 +36,9 @@ class Runtime:
             registry.extend(module.jobs)
             for topic, handler in module.event_handlers:
                 events.subscribe(topic, handler)
-        return cls(settings, db, events, registry, JobRunner(db, settings, events, registry),
-                   modules)
+        return cls(
+            settings, db, events, registry, JobRunner(db, settings, events, registry), modules
+        )
 
     def migrate(self) -> None:
         upgrade_to_head(self.db.engine)

@@ -34,7 +34,10 @@ class Upcoming:
 
 
 def upcoming_runs(
-    registry: JobRegistry, settings: Settings, prefix: str = "", count: int = 3,
+    registry: JobRegistry,
+    settings: Settings,
+    prefix: str = "",
+    count: int = 3,
     now: datetime | None = None,
 ) -> list[Upcoming]:
     now = now or datetime.now(UTC)
@@ -74,13 +77,21 @@ class Scheduler:
             cron = spec.cron(self.settings)
             if cron:
                 self._scheduler.add_job(
-                    self._run, cron_trigger(cron), args=[spec.name], id=spec.name,
-                    max_instances=1, coalesce=True, misfire_grace_time=3600,
+                    self._run,
+                    cron_trigger(cron),
+                    args=[spec.name],
+                    id=spec.name,
+                    max_instances=1,
+                    coalesce=True,
+                    misfire_grace_time=3600,
                 )
                 log.info("scheduled %s at '%s' (UTC)", spec.name, cron)
             if run_on_start and spec.run_on_start:
                 self._scheduler.add_job(
-                    self._run, "date", args=[spec.name], id=f"{spec.name}:start",
+                    self._run,
+                    "date",
+                    args=[spec.name],
+                    id=f"{spec.name}:start",
                     max_instances=1,
                 )
         self._scheduler.start()

@@ -38,22 +38,31 @@ LimitQ = Annotated[
 OffsetQ = Annotated[int, Query(ge=0, description="Rows to skip (default 0).")]
 CodeQ = Annotated[
     str | None,
-    Query(pattern="^[A-Za-z]{3}$", description="ISO 4217 code, e.g. USD (any case). "
-          "Omit for every currency."),
+    Query(
+        pattern="^[A-Za-z]{3}$",
+        description="ISO 4217 code, e.g. USD (any case). Omit for every currency.",
+    ),
 ]
 
 
 def _page(items: list[Any], total: int, limit: int, offset: int) -> dict[str, Any]:
     next_offset = offset + limit if offset + limit < total else None
-    return {"items": items, "total": total, "limit": limit, "offset": offset,
-            "next_offset": next_offset}
+    return {
+        "items": items,
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+        "next_offset": next_offset,
+    }
 
 
 @router.get("/sources", response_model=list[SourceOut], summary="Installed price sources")
 def list_sources(settings: Annotated[Settings, Depends(settings_dep)]) -> list[SourceOut]:
     return [
         SourceOut(
-            name=cls.name, title=cls.title, kinds=sorted(k.value for k in cls.kinds),
+            name=cls.name,
+            title=cls.title,
+            kinds=sorted(k.value for k in cls.kinds),
             base_url=str(getattr(settings, cls.base_url_setting, "")),
             max_range_days=cls.max_range_days,
             history_start={k.value: d for k, d in cls.history_start.items()},
@@ -72,8 +81,12 @@ def list_currencies(
 
 @router.get("/rates", response_model=Page[RateOut], summary="Daily mid rates (NBP table A)")
 def list_rates(
-    session: SessionDep, code: CodeQ = None, start: FromQ = None, end: ToQ = None,
-    limit: LimitQ = 1000, offset: OffsetQ = 0,
+    session: SessionDep,
+    code: CodeQ = None,
+    start: FromQ = None,
+    end: ToQ = None,
+    limit: LimitQ = 1000,
+    offset: OffsetQ = 0,
 ) -> dict[str, Any]:
     service.check_range(start, end)
     if code is not None:
@@ -90,8 +103,11 @@ def list_rates(
 
 @router.get("/gold", response_model=Page[GoldOut], summary="Gold prices, PLN per gram")
 def list_gold(
-    session: SessionDep, start: FromQ = None, end: ToQ = None,
-    limit: LimitQ = 1000, offset: OffsetQ = 0,
+    session: SessionDep,
+    start: FromQ = None,
+    end: ToQ = None,
+    limit: LimitQ = 1000,
+    offset: OffsetQ = 0,
 ) -> dict[str, Any]:
     service.check_range(start, end)
     asset_ids = service.asset_ids_of_kind(session, SeriesKind.GOLD)
@@ -112,9 +128,15 @@ def miner_stats(
         jobs=[JobTypeStatsOut(**vars(s)) for s in job_type_stats(session, "markets.")],
         recent=[
             JobRunOut(
-                id=r.id, job_type=r.job_type, status=r.status, started_at=r.started_at,
-                finished_at=r.finished_at, duration_seconds=r.duration_seconds,
-                rows_written=r.rows_written, error=r.error, message=r.message,
+                id=r.id,
+                job_type=r.job_type,
+                status=r.status,
+                started_at=r.started_at,
+                finished_at=r.finished_at,
+                duration_seconds=r.duration_seconds,
+                rows_written=r.rows_written,
+                error=r.error,
+                message=r.message,
             )
             for r in recent_runs(session, "markets.", recent)
         ],

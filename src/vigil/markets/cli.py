@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as RichProgress
+from rich.progress import TaskID
 
 from vigil.core.runtime import Runtime
 
@@ -20,10 +21,14 @@ class BarProgress:
 
     def __init__(self) -> None:
         self._bar = RichProgress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[note]}"), TimeElapsedColumn(), console=console,
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[note]}"),
+            TimeElapsedColumn(),
+            console=console,
         )
-        self._task: int | None = None
+        self._task: TaskID | None = None
 
     def start(self, description: str, total: int) -> None:
         self._bar.start()
@@ -42,8 +47,10 @@ def _run(name: str, params: dict[str, str]) -> None:
     runtime.migrate()
     run = runtime.runner.run(name, params, progress=BarProgress())
     color = {"ok": "green", "skipped": "yellow"}.get(run.status, "red")
-    console.print(f"[{color}]{name}: {run.status}[/] - {run.rows_written} rows. "
-                  f"{run.message or ''}{run.error or ''}")
+    console.print(
+        f"[{color}]{name}: {run.status}[/] - {run.rows_written} rows. "
+        f"{run.message or ''}{run.error or ''}"
+    )
     runtime.close()
     if run.status == "failed":
         raise typer.Exit(1)
@@ -55,8 +62,9 @@ def _parse_day(value: str | None, option: str) -> str | None:
     try:
         return date.fromisoformat(value).isoformat()
     except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD", param_hint=option) \
-            from None
+        raise typer.BadParameter(
+            f"{value!r} is not a date; use YYYY-MM-DD", param_hint=option
+        ) from None
 
 
 def build() -> typer.Typer:
@@ -68,8 +76,11 @@ def build() -> typer.Typer:
         end: Annotated[str | None, typer.Option("--to", help="Last date, YYYY-MM-DD.")] = None,
     ) -> None:
         """Load the missing part of the history (default: everything NBP has)."""
-        params = {k: v for k, v in (("from", _parse_day(start, "--from")),
-                                    ("to", _parse_day(end, "--to"))) if v}
+        params = {
+            k: v
+            for k, v in (("from", _parse_day(start, "--from")), ("to", _parse_day(end, "--to")))
+            if v
+        }
         if "from" in params and "to" in params and params["from"] > params["to"]:
             raise typer.BadParameter("--from is after --to", param_hint="--from")
         _run("markets.backfill", params)

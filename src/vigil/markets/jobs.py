@@ -27,8 +27,12 @@ def backfill(ctx: JobContext) -> JobResult:
     """Loads whatever part of [from, to] (default: the source's whole history) is missing."""
     with create_source(NBP, ctx.settings) as source:
         ranges = miner.plan(
-            ctx, source, _date_param(ctx, "from"), _date_param(ctx, "to"),
-            resume_only=False, history_start=_history_start(ctx),
+            ctx,
+            source,
+            _date_param(ctx, "from"),
+            _date_param(ctx, "to"),
+            resume_only=False,
+            history_start=_history_start(ctx),
         )
         report = miner.ingest(ctx, source, ranges)
     if report.rows == 0:
@@ -44,18 +48,27 @@ def sync(ctx: JobContext) -> JobResult:
         )
         report = miner.ingest(ctx, source, ranges)
     if report.rows == 0:
-        return JobResult("skipped", 0, f"no new quotes (weekend, holiday or not yet "
-                                       f"published); {report.describe()}")
+        return JobResult(
+            "skipped",
+            0,
+            f"no new quotes (weekend, holiday or not yet published); {report.describe()}",
+        )
     return JobResult("ok", report.rows, report.describe())
 
 
 JOBS = (
     JobSpec(
-        name="markets.backfill", func=backfill, queue="ingest", run_on_start=True,
+        name="markets.backfill",
+        func=backfill,
+        queue="ingest",
+        run_on_start=True,
         description="Load the full NBP history (currencies since 2002, gold since 2013).",
     ),
     JobSpec(
-        name="markets.sync", func=sync, queue="ingest", schedule="0 * * * *",
+        name="markets.sync",
+        func=sync,
+        queue="ingest",
+        schedule="0 * * * *",
         schedule_setting="nbp_sync_cron",
         description="Fetch NBP quotes published since the last stored date.",
     ),

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 
 from vigil.core.jobs import JobContext
 from vigil.markets import service
-from vigil.markets.sources.base import SeriesKind, SourceClient, date_chunks
+from vigil.markets.sources.base import Quote, SeriesKind, SourceClient, date_chunks
 
 RATES_INGESTED = "rates.ingested"
 
@@ -29,8 +29,13 @@ class IngestReport:
 
 
 def plan(
-    ctx: JobContext, source: SourceClient, start: date | None, end: date | None, *,
-    resume_only: bool, history_start: dict[SeriesKind, date] | None = None,
+    ctx: JobContext,
+    source: SourceClient,
+    start: date | None,
+    end: date | None,
+    *,
+    resume_only: bool,
+    history_start: dict[SeriesKind, date] | None = None,
 ) -> dict[SeriesKind, list[tuple[date, date]]]:
     """Date ranges to fetch per kind. A backfill fills both ends of the stored span; a sync
     (``resume_only``) only goes forward from the last stored date. Without ``start``, each
@@ -63,16 +68,35 @@ def ingest(
     ctx.progress.start(f"{source.name}: loading {len(chunks)} date ranges", len(chunks))
     for kind, chunk_start, chunk_end in chunks:
         quotes = source.fetch(kind, chunk_start, chunk_end)
-        with ctx.db.session() as session:
-            written = service.store_quotes(session, quotes, kind, source.name)
-        rows = sum(w.rows for w in written)
-        report.rows += rows
-        report.chunks += 1
-        ctx.rows_written += rows
-        for w in written:
-            ctx.events.publish(RATES_INGESTED, {
-                "type": kind.value, "asset": w.code, "from": w.first.isoformat(),
-                "to": w.last.isoformat(), "rows": w.rows, "job_id": ctx.job_id,
-            })
-        ctx.progress.advance(1, f"{kind.value} {chunk_start}..{chunk_end}: {rows} rows")
+        _store_chunk(ctx, source, report, kind, quotes, chunk_start, chunk_end)
     return report
+
+
+def _store_chunk(
+    ctx: JobContext,
+    source: SourceClient,
+    report: IngestReport,
+    kind: SeriesKind,
+    quotes: list[Quote],
+    chunk_start: date,
+    chunk_end: date,
+) -> None:
+    with ctx.db.session() as session:
+        written = service.store_quotes(session, quotes, kind, source.name)
+    rows = sum(w.rows for w in written)
+    report.rows += rows
+    report.chunks += 1
+    ctx.rows_written += rows
+    for w in written:
+        ctx.events.publish(
+            RATES_INGESTED,
+            {
+                "type": kind.value,
+                "asset": w.code,
+                "from": w.first.isoformat(),
+                "to": w.last.isoformat(),
+                "rows": w.rows,
+                "job_id": ctx.job_id,
+            },
+        )
+    ctx.progress.advance(1, f"{kind.value} {chunk_start}..{chunk_end}: {rows} rows")

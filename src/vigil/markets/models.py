@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Date, ForeignKey, Integer, String
+from sqlalchemy import Date, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vigil.core.db import Base, ExactDecimal, UTCDateTime, utcnow
@@ -33,9 +33,10 @@ class Asset(Base):
 class Price(Base):
     __tablename__ = "prices"
 
-    asset_id: Mapped[int] = mapped_column(
-        ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True
-    )
+    # No foreign key to assets: its per-row check costs PostgreSQL about a third of the
+    # ingest time (measured, docs/BENCHMARKS.md). Rows are only written by the service,
+    # which creates the asset first; assets are never deleted while prices remain.
+    asset_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     ts: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
     effective_date: Mapped[date | None] = mapped_column(Date, nullable=True)
     price: Mapped[Decimal] = mapped_column(ExactDecimal())

@@ -7,20 +7,23 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from vigil.core.bulk import bulk_upsert
 from vigil.core.problems import BadRequest, NotFound
 from vigil.markets.models import Asset, Price
 from vigil.markets.sources.base import Quote, SeriesKind
 
-PRICES = Price.__table__
-ASSETS = Asset.__table__
+PRICES: Table = Price.__table__  # type: ignore[assignment]
+ASSETS: Table = Asset.__table__  # type: ignore[assignment]
 
 
+@lru_cache(maxsize=16384)
 def day_ts(day: date) -> datetime:
     """The series timestamp of a daily quote: 00:00 UTC of its business date."""
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
@@ -47,17 +50,27 @@ def ensure_assets(
         names.setdefault(quote.code, quote.name)
     if not names:
         return {}
-    stmt = _insert(session, ASSETS).on_conflict_do_nothing(index_elements=["code"])
-    session.execute(
-        stmt,
-        [
-            {"code": code, "name": name, "kind": kind.value, "source": source,
-             "quote": "PLN", "created_at": datetime.now(UTC)}
-            for code, name in names.items()
-        ],
-    )
-    rows = session.execute(select(Asset.code, Asset.id).where(Asset.code.in_(names)))
-    return {code: asset_id for code, asset_id in rows}
+    by_code = select(Asset.code, Asset.id)
+    known = dict(session.execute(by_code.where(Asset.code.in_(names))).all())
+    missing = [code for code in names if code not in known]
+    if missing:
+        stmt = _insert(session, ASSETS).on_conflict_do_nothing(index_elements=["code"])
+        session.execute(
+            stmt,
+            [
+                {
+                    "code": code,
+                    "name": names[code],
+                    "kind": kind.value,
+                    "source": source,
+                    "quote": "PLN",
+                    "created_at": datetime.now(UTC),
+                }
+                for code in missing
+            ],
+        )
+        known.update(session.execute(by_code.where(Asset.code.in_(missing))).all())
+    return known
 
 
 @dataclass(frozen=True)
@@ -71,7 +84,10 @@ class WrittenRange:
 
 
 def store_quotes(
-    session: Session, quotes: Sequence[Quote], kind: SeriesKind, source: str,
+    session: Session,
+    quotes: Sequence[Quote],
+    kind: SeriesKind,
+    source: str,
     fetched_at: datetime | None = None,
 ) -> list[WrittenRange]:
     """Upserts daily quotes on (asset, ts). A repeated quote with the same value writes
@@ -79,26 +95,43 @@ def store_quotes(
     if not quotes:
         return []
     ids = ensure_assets(session, quotes, kind, source)
-    codes = {asset_id: code for code, asset_id in ids.items()}
     fetched_at = fetched_at or datetime.now(UTC)
-    insert = _insert(session, PRICES)
-    stmt = insert.on_conflict_do_update(
-        index_elements=["asset_id", "ts"],
-        set_={"price": insert.excluded.price, "fetched_at": insert.excluded.fetched_at,
-              "source": insert.excluded.source},
-        where=PRICES.c.price != insert.excluded.price,
-    ).returning(PRICES.c.asset_id, PRICES.c.effective_date)
-    params = [
-        {"asset_id": ids[q.code], "ts": day_ts(q.effective_date), "effective_date": q.effective_date,
-         "price": q.value, "fetched_at": fetched_at, "source": source}
-        for q in quotes
-    ]
-    written: dict[int, list[date]] = {}
-    for asset_id, day in session.execute(stmt, params):
-        written.setdefault(asset_id, []).append(day)
+    # What is stored already in this date range, so only new or corrected rows are sent and
+    # the events say exactly what changed.
+    first = min(q.effective_date for q in quotes)
+    last = max(q.effective_date for q in quotes)
+    stored = {
+        (asset_id, day): price
+        for asset_id, day, price in session.execute(
+            select(Price.asset_id, Price.effective_date, Price.price).where(
+                Price.asset_id.in_(ids.values()),
+                Price.ts >= day_ts(first),
+                Price.ts < day_ts(last + timedelta(days=1)),
+            )
+        )
+    }
+    fresh: dict[tuple[int, date], Quote] = {}
+    for q in quotes:
+        key = (ids[q.code], q.effective_date)
+        if stored.get(key) != q.value:
+            fresh[key] = q  # a source repeating itself within one reply: the last one wins
+    bulk_upsert(
+        session,
+        PRICES,
+        ("asset_id", "ts", "effective_date", "price", "fetched_at", "source"),
+        [
+            (asset_id, day_ts(day), day, q.value, fetched_at, source)
+            for (asset_id, day), q in fresh.items()
+        ],
+        key=("asset_id", "ts"),
+        update=("price", "fetched_at", "source"),
+    )
+    by_code: dict[str, list[date]] = {}
+    for q in fresh.values():
+        by_code.setdefault(q.code, []).append(q.effective_date)
     return [
-        WrittenRange(codes[asset_id], min(days), max(days), len(days))
-        for asset_id, days in sorted(written.items(), key=lambda item: codes[item[0]])
+        WrittenRange(code, min(days), max(days), len(days))
+        for code, days in sorted(by_code.items())
     ]
 
 
@@ -112,10 +145,12 @@ def stored_span(session: Session, kind: SeriesKind) -> tuple[date, date] | None:
     firsts: list[datetime] = []
     lasts: list[datetime] = []
     for asset_id in asset_ids:
-        first = session.scalar(select(Price.ts).where(Price.asset_id == asset_id)
-                               .order_by(Price.ts.asc()).limit(1))
-        last = session.scalar(select(Price.ts).where(Price.asset_id == asset_id)
-                              .order_by(Price.ts.desc()).limit(1))
+        first = session.scalar(
+            select(Price.ts).where(Price.asset_id == asset_id).order_by(Price.ts.asc()).limit(1)
+        )
+        last = session.scalar(
+            select(Price.ts).where(Price.asset_id == asset_id).order_by(Price.ts.desc()).limit(1)
+        )
         if first is not None and last is not None:
             firsts.append(first)
             lasts.append(last)
@@ -172,31 +207,49 @@ def list_assets(
     assets = session.scalars(stmt.order_by(Asset.code).limit(limit).offset(offset)).all()
     items = []
     for asset in assets:
-        first = session.scalar(select(Price.effective_date).where(Price.asset_id == asset.id)
-                               .order_by(Price.ts.asc()).limit(1))
-        last = session.scalar(select(Price.effective_date).where(Price.asset_id == asset.id)
-                              .order_by(Price.ts.desc()).limit(1))
-        items.append({
-            "code": asset.code, "name": asset.name, "kind": asset.kind, "source": asset.source,
-            "quote": asset.quote, "first_date": first, "last_date": last,
-        })
+        first = session.scalar(
+            select(Price.effective_date)
+            .where(Price.asset_id == asset.id)
+            .order_by(Price.ts.asc())
+            .limit(1)
+        )
+        last = session.scalar(
+            select(Price.effective_date)
+            .where(Price.asset_id == asset.id)
+            .order_by(Price.ts.desc())
+            .limit(1)
+        )
+        items.append(
+            {
+                "code": asset.code,
+                "name": asset.name,
+                "kind": asset.kind,
+                "source": asset.source,
+                "quote": asset.quote,
+                "first_date": first,
+                "last_date": last,
+            }
+        )
     return items, total
 
 
 def check_range(start: date | None, end: date | None) -> None:
     if start is not None and end is not None and start > end:
         raise BadRequest(
-            f"'from' ({start}) is after 'to' ({end}); send from <= to, e.g. "
-            f"from={end}&to={start}."
+            f"'from' ({start}) is after 'to' ({end}); send from <= to, e.g. from={end}&to={start}."
         )
 
 
 def price_rows(
-    session: Session, asset_ids: Sequence[int], start: date | None, end: date | None,
-    limit: int, offset: int,
+    session: Session,
+    asset_ids: Sequence[int],
+    start: date | None,
+    end: date | None,
+    limit: int,
+    offset: int,
 ) -> tuple[list[tuple[str, date, Decimal, datetime, str]], int]:
     """(code, effective_date, price, fetched_at, source) in date order, and the total count."""
-    conditions = [Price.asset_id.in_(asset_ids)]
+    conditions: list[ColumnElement[bool]] = [Price.asset_id.in_(asset_ids)]
     if start is not None:
         conditions.append(Price.ts >= day_ts(start))
     if end is not None:

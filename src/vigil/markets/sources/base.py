@@ -7,8 +7,8 @@ subclasses :class:`SourceClient` and is decorated with :func:`register_source`.
 
 from __future__ import annotations
 
-from abc import ABC
-from collections.abc import Callable, Iterator
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -53,6 +53,11 @@ class SourceClient(ABC):
     #: The Settings field holding this source's base URL.
     base_url_setting: ClassVar[str] = ""
 
+    @classmethod
+    @abstractmethod
+    def from_settings(cls, settings: Settings) -> SourceClient:
+        """Builds the client from its part of the settings (base URL, timeouts, keys)."""
+
     def fetch_rates(self, start: date, end: date) -> list[Quote]:
         raise SourceUnsupported(f"{self.name} does not supply currency rates")
 
@@ -92,26 +97,21 @@ def date_chunks(start: date, end: date, max_days: int) -> Iterator[tuple[date, d
         start = chunk_end + timedelta(days=1)
 
 
-SourceFactory = Callable[[Settings], SourceClient]
 SOURCES: dict[str, type[SourceClient]] = {}
-_FACTORIES: dict[str, SourceFactory] = {}
 
 
-def register_source(factory: SourceFactory) -> Callable[[type[S]], type[S]]:
-    """Class decorator: registers a source class and how to build it from the settings."""
-
-    def decorate(cls: type[S]) -> type[S]:
-        if cls.name in SOURCES:
-            raise ValueError(f"source {cls.name!r} registered twice")
-        SOURCES[cls.name] = cls
-        _FACTORIES[cls.name] = factory
-        return cls
-
-    return decorate
+def register_source(cls: type[S]) -> type[S]:
+    """Class decorator: makes a source available by its ``name``."""
+    if cls.name in SOURCES:
+        raise ValueError(f"source {cls.name!r} registered twice")
+    SOURCES[cls.name] = cls
+    return cls
 
 
 def create_source(name: str, settings: Settings) -> SourceClient:
     try:
-        return _FACTORIES[name](settings)
+        cls = SOURCES[name]
     except KeyError:
-        raise KeyError(f"unknown source {name!r}; installed: {', '.join(sorted(SOURCES))}") from None
+        installed = ", ".join(sorted(SOURCES))
+        raise KeyError(f"unknown source {name!r}; installed: {installed}") from None
+    return cls.from_settings(settings)

@@ -101,15 +101,19 @@ def parse_gold(payload: Any) -> list[Quote]:
         raise SourceError("NBP gold reply is not a list")
     try:
         return [
-            Quote(GOLD_CODE, GOLD_NAME, date.fromisoformat(item["data"]),
-                  _decimal(item["cena"], "gold price"))
+            Quote(
+                GOLD_CODE,
+                GOLD_NAME,
+                date.fromisoformat(item["data"]),
+                _decimal(item["cena"], "gold price"),
+            )
             for item in payload
         ]
     except (KeyError, TypeError, ValueError) as exc:
         raise SourceError(f"NBP gold reply has an unexpected shape: {exc!r}") from None
 
 
-@register_source(lambda settings: NBPClient.from_settings(settings))
+@register_source
 class NBPClient(SourceClient):
     name = "nbp"
     title = "Narodowy Bank Polski: table A mid rates and gold (PLN per gram)"
@@ -198,7 +202,10 @@ class NBPClient(SourceClient):
         wait = state.next_action.sleep if state.next_action else 0.0
         log.warning(
             "NBP request failed (attempt %d of %d): %s; retrying in %.1fs",
-            state.attempt_number, self._max_attempts, exc, wait,
+            state.attempt_number,
+            self._max_attempts,
+            exc,
+            wait,
         )
 
     def _get(self, path: str) -> Any | None:

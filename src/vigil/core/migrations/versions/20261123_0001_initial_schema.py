@@ -60,9 +60,6 @@ def upgrade() -> None:
         sa.Column("price", ExactDecimal(), nullable=False),
         sa.Column("fetched_at", UTCDateTime(), nullable=False),
         sa.Column("source", sa.String(50), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["asset_id"], ["assets.id"], name="fk_prices_asset_id_assets", ondelete="CASCADE"
-        ),
         sa.PrimaryKeyConstraint("asset_id", "ts", name="pk_prices"),
     )
 
