@@ -135,7 +135,7 @@ class NBPClient(SourceClient):
         backoff_max: float = 60.0,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
-        today: Callable[[], date] = warsaw_today,
+        today: Callable[[], date] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._http = httpx.Client(
@@ -146,7 +146,7 @@ class NBPClient(SourceClient):
         )
         self._max_attempts = max_attempts
         self._backoff = wait_exponential_jitter(
-            initial=backoff_initial, max=backoff_max, jitter=backoff_initial
+            multiplier=backoff_initial, max=backoff_max, jitter=backoff_initial
         )
         self._backoff_max = backoff_max
         self._sleep = sleep
@@ -163,7 +163,7 @@ class NBPClient(SourceClient):
         )
 
     def latest_available_date(self) -> date:
-        return self._today()
+        return (self._today or warsaw_today)()
 
     def close(self) -> None:
         self._http.close()
@@ -186,7 +186,8 @@ class NBPClient(SourceClient):
         return quotes
 
     def _ranges(self, start: date, end: date) -> list[tuple[date, date]]:
-        end = min(end, self._today())  # NBP answers 400 to a range reaching into the future
+        # NBP answers 400 to a range reaching into the future
+        end = min(end, self.latest_available_date())
         return list(date_chunks(start, end, self.max_range_days))
 
     # --- HTTP -----------------------------------------------------------------------------------
