@@ -21,6 +21,10 @@ from vigil.core.scheduling import Scheduler
 API_PREFIX = "/api/v1"
 
 
+def module_prefix(name: str) -> str:
+    return f"{API_PREFIX}/{name}"
+
+
 def create_app(runtime: Runtime, scheduler: Scheduler | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -80,5 +84,13 @@ def create_app(runtime: Runtime, scheduler: Scheduler | None = None) -> FastAPI:
 
     for module in runtime.modules:
         if module.router is not None:
-            app.include_router(module.router, prefix=f"{API_PREFIX}/{module.name}")
+            # The module's router carries its own prefix so that each route's path is the
+            # full template (the metrics' `route` label and the logs use it).
+            expected = module_prefix(module.name)
+            if module.router.prefix != expected:
+                raise ValueError(
+                    f"module {module.name!r}: router prefix must be {expected!r}, "
+                    f"not {module.router.prefix!r}"
+                )
+            app.include_router(module.router)
     return app

@@ -26,7 +26,7 @@ from vigil.markets.schemas import (
 from vigil.markets.sources import SOURCES, SeriesKind
 from vigil.settings import Settings
 
-router = APIRouter(tags=["markets"])
+router = APIRouter(prefix="/api/v1/markets", tags=["markets"])
 
 MAX_LIMIT = 10_000
 SessionDep = Annotated[Session, Depends(db_session)]
