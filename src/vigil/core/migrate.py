@@ -6,9 +6,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect, text
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
@@ -34,8 +33,13 @@ def head_revision() -> str | None:
 
 
 def current_revision(engine: Engine) -> str | None:
+    """The schema revision stored in the database (None before the first migration). Read
+    directly rather than through a MigrationContext, which logs on every call and this
+    serves every readiness probe."""
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
 def is_at_head(engine: Engine) -> bool:
