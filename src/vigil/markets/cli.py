@@ -10,7 +10,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as RichProgress
 
+from vigil.core.logging import configure_logging
 from vigil.core.runtime import Runtime
+from vigil.settings import get_settings
 
 console = Console(stderr=True)
 
@@ -42,7 +44,9 @@ class BarProgress:
 
 
 def _run(name: str, params: dict[str, str]) -> None:
-    runtime = Runtime.create()
+    settings = get_settings()
+    configure_logging(settings.log_level, "console")
+    runtime = Runtime.create(settings)
     runtime.migrate()
     run = runtime.runner.run(name, params, progress=BarProgress())
     color = {"ok": "green", "skipped": "yellow"}.get(run.status, "red")
