@@ -64,12 +64,14 @@ def test_a_write_cut_off_mid_transaction_leaves_nothing_behind(
 ) -> None:
     runtime, name = pg_runtime
     quotes = [Quote("USD", "dolar", date(2024, 1, d), Decimal("4")) for d in range(2, 6)]
-    with (
-        pytest.raises(Exception, match=r"terminat|closed|connection"),  # noqa: PT012
-        runtime.db.session() as session,
-    ):
-        service.store_quotes(session, quotes, SeriesKind.CURRENCY, "nbp")
-        kill_connections(name)  # dies before the commit
+
+    def write_and_lose_the_connection_before_commit() -> None:
+        with runtime.db.session() as session:
+            service.store_quotes(session, quotes, SeriesKind.CURRENCY, "nbp")
+            kill_connections(name)
+
+    with pytest.raises(Exception, match=r"terminat|closed|connection"):
+        write_and_lose_the_connection_before_commit()
     fresh = Database.from_url(runtime.settings.effective_database_url)
     with fresh.session() as session:
         assert session.scalar(select(func.count()).select_from(Price)) == 0
