@@ -56,6 +56,25 @@ def _page(items: list[Any], total: int, limit: int, offset: int) -> dict[str, An
     }
 
 
+def _price_page(
+    session: Session,
+    asset_ids: list[int],
+    start: date | None,
+    end: date | None,
+    limit: int,
+    offset: int,
+    value_field: str,
+) -> dict[str, Any]:
+    """One page of daily prices; the value is named as the seed named it (``rate_mid`` for
+    currencies, ``price`` for gold) and sent as exact decimal text."""
+    rows, total = service.price_rows(session, asset_ids, start, end, limit, offset)
+    items = [
+        {"code": c, "effective_date": d, value_field: str(p), "fetched_at": f, "source": s}
+        for c, d, p, f, s in rows
+    ]
+    return _page(items, total, limit, offset)
+
+
 @router.get("/sources", response_model=list[SourceOut], summary="Installed price sources")
 def list_sources(settings: Annotated[Settings, Depends(settings_dep)]) -> list[SourceOut]:
     return [
@@ -93,12 +112,7 @@ def list_rates(
         asset_ids = [service.get_asset(session, code, SeriesKind.CURRENCY).id]
     else:
         asset_ids = service.asset_ids_of_kind(session, SeriesKind.CURRENCY)
-    rows, total = service.price_rows(session, asset_ids, start, end, limit, offset)
-    items = [
-        {"code": c, "effective_date": d, "rate_mid": str(p), "fetched_at": f, "source": s}
-        for c, d, p, f, s in rows
-    ]
-    return _page(items, total, limit, offset)
+    return _price_page(session, asset_ids, start, end, limit, offset, value_field="rate_mid")
 
 
 @router.get("/gold", response_model=Page[GoldOut], summary="Gold prices, PLN per gram")
@@ -111,12 +125,7 @@ def list_gold(
 ) -> dict[str, Any]:
     service.check_range(start, end)
     asset_ids = service.asset_ids_of_kind(session, SeriesKind.GOLD)
-    rows, total = service.price_rows(session, asset_ids, start, end, limit, offset)
-    items = [
-        {"effective_date": d, "price": str(p), "fetched_at": f, "source": s}
-        for _c, d, p, f, s in rows
-    ]
-    return _page(items, total, limit, offset)
+    return _price_page(session, asset_ids, start, end, limit, offset, value_field="price")
 
 
 @router.get("/stats/miner", response_model=MinerStats, summary="Miner jobs: runs, rows, failures")

@@ -170,25 +170,23 @@ class NBPClient(SourceClient):
 
     # --- kinds ----------------------------------------------------------------------------------
     def fetch_rates(self, start: date, end: date) -> list[Quote]:
-        quotes: list[Quote] = []
-        for chunk_start, chunk_end in self._ranges(start, end):
-            payload = self._get(f"exchangerates/tables/A/{chunk_start}/{chunk_end}/")
-            if payload is not None:
-                quotes.extend(parse_tables(payload))
-        return quotes
+        return self._fetch_ranges("exchangerates/tables/A", parse_tables, start, end)
 
     def fetch_gold(self, start: date, end: date) -> list[Quote]:
-        quotes: list[Quote] = []
-        for chunk_start, chunk_end in self._ranges(start, end):
-            payload = self._get(f"cenyzlota/{chunk_start}/{chunk_end}/")
-            if payload is not None:
-                quotes.extend(parse_gold(payload))
-        return quotes
+        return self._fetch_ranges("cenyzlota", parse_gold, start, end)
 
-    def _ranges(self, start: date, end: date) -> list[tuple[date, date]]:
-        # NBP answers 400 to a range reaching into the future
+    def _fetch_ranges(
+        self, resource: str, parse: Callable[[Any], list[Quote]], start: date, end: date
+    ) -> list[Quote]:
+        """GETs ``{resource}/{from}/{to}/`` for each chunk of at most 93 days, clamped to
+        today in Warsaw (NBP answers 400 to a range reaching into the future)."""
         end = min(end, self.latest_available_date())
-        return list(date_chunks(start, end, self.max_range_days))
+        quotes: list[Quote] = []
+        for chunk_start, chunk_end in date_chunks(start, end, self.max_range_days):
+            payload = self._get(f"{resource}/{chunk_start}/{chunk_end}/")
+            if payload is not None:
+                quotes.extend(parse(payload))
+        return quotes
 
     # --- HTTP -----------------------------------------------------------------------------------
     def _wait(self, state: RetryCallState) -> float:
