@@ -60,9 +60,32 @@ def up(host: HostOpt = None, port: PortOpt = None) -> None:
 
 
 @app.command()
-def api(host: HostOpt = None, port: PortOpt = None) -> None:
-    """The API alone (no scheduler): scale it out behind a load balancer."""
-    _serve(False, host, port)
+def api(
+    host: HostOpt = None,
+    port: PortOpt = None,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="Worker processes (one per core is typical).")
+    ] = 1,
+) -> None:
+    """The API alone (no scheduler): scale it out with --workers or behind a load balancer."""
+    if workers == 1:
+        _serve(False, host, port)
+        return
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    runtime = Runtime.create(settings)
+    runtime.migrate()
+    runtime.close()
+    # Each worker process builds its own app (and database pool) from the settings.
+    uvicorn.run(
+        "vigil.core.api:create_app_from_settings",
+        factory=True,
+        workers=workers,
+        host=host or settings.host,
+        port=port or settings.port,
+        log_config=None,
+        access_log=False,
+    )
 
 
 @app.command()

@@ -8,6 +8,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from vigil.core.bulk import bulk_upsert
 from vigil.markets import service
 from vigil.markets.models import Asset, Price
 from vigil.markets.sources.base import Quote, SeriesKind
@@ -95,3 +96,42 @@ def test_stored_span_covers_all_assets_of_a_kind(session: Session) -> None:
     )
     assert service.stored_span(session, CUR) == (date(2022, 12, 30), date(2024, 1, 2))
     assert service.stored_span(session, SeriesKind.GOLD) == (date(2025, 1, 2), date(2025, 1, 2))
+
+
+def test_bulk_upsert_told_keys_are_new_still_merges_when_they_are_not(session: Session) -> None:
+    """The COPY fast path (PostgreSQL) falls back to the merge if a key exists after all."""
+    service.store_quotes(session, [q("USD", date(2024, 1, 2), "3.9")], CUR, "nbp")
+    (asset_id,) = session.scalars(select(Asset.id)).all()
+    now = datetime(2024, 1, 3, tzinfo=UTC)
+    rows = [
+        (asset_id, service.day_ts(date(2024, 1, 2)), date(2024, 1, 2), Decimal("3.95"), now, "x"),
+        (asset_id, service.day_ts(date(2024, 1, 3)), date(2024, 1, 3), Decimal("4.01"), now, "x"),
+    ]
+    bulk_upsert(
+        session,
+        service.PRICES,
+        ("asset_id", "ts", "effective_date", "price", "fetched_at", "source"),
+        rows,
+        key=("asset_id", "ts"),
+        update=("price", "fetched_at", "source"),
+        keys_are_new=True,
+    )
+    prices = dict(session.execute(select(Price.effective_date, Price.price)).all())
+    assert prices == {date(2024, 1, 2): Decimal("3.95"), date(2024, 1, 3): Decimal("4.01")}
+
+
+def test_bulk_upsert_copy_escapes_text(session: Session) -> None:
+    """Tabs, newlines and backslashes in text survive the COPY text format."""
+    now = datetime(2024, 1, 3, tzinfo=UTC)
+    odd = "we\tird\\name\nx"
+    bulk_upsert(
+        session,
+        service.PRICES,
+        ("asset_id", "ts", "effective_date", "price", "fetched_at", "source"),
+        [(99, service.day_ts(date(2024, 1, 2)), None, Decimal("1.5"), now, odd)],
+        key=("asset_id", "ts"),
+        update=("price", "fetched_at", "source"),
+        keys_are_new=True,
+    )
+    row = session.execute(select(Price.source, Price.effective_date, Price.fetched_at)).one()
+    assert tuple(row) == (odd, None, now)

@@ -12,11 +12,13 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from vigil import __version__
+from vigil.core.logging import configure_logging
 from vigil.core.metrics import RequestContextMiddleware, metrics_endpoint
 from vigil.core.migrate import current_revision, head_revision
 from vigil.core.problems import install_problem_handlers, problem_response
 from vigil.core.runtime import Runtime
 from vigil.core.scheduling import Scheduler
+from vigil.settings import get_settings
 
 API_PREFIX = "/api/v1"
 
@@ -94,3 +96,10 @@ def create_app(runtime: Runtime, scheduler: Scheduler | None = None) -> FastAPI:
                 )
             app.include_router(module.router)
     return app
+
+
+def create_app_from_settings() -> FastAPI:
+    """App factory for ``vigil api --workers N``: every worker process calls it."""
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(Runtime.create(settings))

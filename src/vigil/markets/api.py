@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+import orjson
+from fastapi import APIRouter, Depends, Query, Response
 from sqlalchemy.orm import Session
 
 from vigil.core.deps import db_session, job_registry, settings_dep
@@ -64,15 +65,19 @@ def _price_page(
     limit: int,
     offset: int,
     value_field: str,
-) -> dict[str, Any]:
+) -> Response:
     """One page of daily prices; the value is named as the seed named it (``rate_mid`` for
-    currencies, ``price`` for gold) and sent as exact decimal text."""
-    rows, total = service.price_rows(session, asset_ids, start, end, limit, offset)
+    currencies, ``price`` for gold) and sent as exact decimal text.
+
+    The rows arrive from the service as the strings that go on the wire, so the page is
+    serialised directly (orjson) instead of being validated again through the response
+    model, which stays the documented schema."""
+    rows, total = service.price_rows_as_text(session, asset_ids, start, end, limit, offset)
     items = [
-        {"code": c, "effective_date": d, value_field: str(p), "fetched_at": f, "source": s}
+        {"code": c, "effective_date": d, value_field: p, "fetched_at": f, "source": s}
         for c, d, p, f, s in rows
     ]
-    return _page(items, total, limit, offset)
+    return Response(orjson.dumps(_page(items, total, limit, offset)), media_type="application/json")
 
 
 @router.get("/sources", response_model=list[SourceOut], summary="Installed price sources")
@@ -106,7 +111,7 @@ def list_rates(
     end: ToQ = None,
     limit: LimitQ = 1000,
     offset: OffsetQ = 0,
-) -> dict[str, Any]:
+) -> Response:
     service.check_range(start, end)
     if code is not None:
         asset_ids = [service.get_asset(session, code, SeriesKind.CURRENCY).id]
@@ -122,7 +127,7 @@ def list_gold(
     end: ToQ = None,
     limit: LimitQ = 1000,
     offset: OffsetQ = 0,
-) -> dict[str, Any]:
+) -> Response:
     service.check_range(start, end)
     asset_ids = service.asset_ids_of_kind(session, SeriesKind.GOLD)
     return _price_page(session, asset_ids, start, end, limit, offset, value_field="price")

@@ -42,3 +42,6 @@ class Price(Base):
     price: Mapped[Decimal] = mapped_column(ExactDecimal())
     fetched_at: Mapped[datetime] = mapped_column(UTCDateTime())
     source: Mapped[str] = mapped_column(String(50))
+
+    # SQLite: rows clustered by (asset_id, ts), so one asset's series is read sequentially.
+    __table_args__ = {"sqlite_with_rowid": False}

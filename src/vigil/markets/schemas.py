@@ -38,6 +38,7 @@ class RateOut(BaseModel):
 
 
 class GoldOut(BaseModel):
+    code: str = Field(examples=["XAU"])
     effective_date: date
     price: str = Field(examples=["250.43"], description="PLN per gram of 1000 fineness gold.")
     fetched_at: datetime

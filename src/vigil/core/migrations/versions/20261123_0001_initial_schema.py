@@ -61,6 +61,8 @@ def upgrade() -> None:
         sa.Column("fetched_at", UTCDateTime(), nullable=False),
         sa.Column("source", sa.String(50), nullable=False),
         sa.PrimaryKeyConstraint("asset_id", "ts", name="pk_prices"),
+        # SQLite: store rows in primary-key order, so one asset's series is read sequentially.
+        sqlite_with_rowid=False,
     )
 
 

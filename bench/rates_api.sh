@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# Latency of GET /api/v1/markets/rates?code=USD&limit=10000 (the full USD history, ~6,000
+# rows in one page) under a bounded load, measured with wrk on loopback.
+#
+#   bench/rates_api.sh                     # SQLite (embedded mode)
+#   VIGIL_BENCH_PG=1 bench/rates_api.sh    # SQLite, then PostgreSQL (throwaway database)
+#
+# Steps per database: start the fake NBP server (a subprocess), load the whole history with
+# `vigil markets backfill`, start `vigil api` on a free 127.0.0.1 port, wait for
+# /health/ready, warm up for a few seconds, then run wrk and print its latency distribution
+# plus p95 (bench/wrk_p95.lua). Everything started here is stopped on exit.
+#
+# Two measured runs per database: "load" (wrk -t2 -c4 -d15s: four requests in flight) and
+# "serial" (wrk -t1 -c1 -d10s: one at a time, i.e. the service time of one request).
+#
+# Knobs (environment): WRK_THREADS (2), WRK_CONNECTIONS (4), WRK_DURATION (15s),
+# WRK_SERIAL_DURATION (10s; 0 skips the serial run), WRK_WARMUP (3s),
+# RATES_QUERY (code=USD&limit=10000), VIGIL_BENCH_PG_ADMIN (postgresql://postgres@127.0.0.1:5432).
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PY="$REPO/.venv/bin/python"
+VIGIL="$REPO/.venv/bin/vigil"
+WRK_THREADS="${WRK_THREADS:-2}"
+WRK_CONNECTIONS="${WRK_CONNECTIONS:-4}"
+WRK_DURATION="${WRK_DURATION:-15s}"
+WRK_WARMUP="${WRK_WARMUP:-3s}"
+WRK_SERIAL_DURATION="${WRK_SERIAL_DURATION:-10s}"
+RATES_QUERY="${RATES_QUERY:-code=USD&limit=10000}"
+PG_ADMIN="${VIGIL_BENCH_PG_ADMIN:-postgresql://postgres@127.0.0.1:5432}"
+
+WORK="$(mktemp -d -t vigil_bench_rates.XXXXXX)"
+NBP_PID=""
+API_PID=""
+PG_DB=""
+
+stop_pid() {
+    local pid="$1"
+    if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null || true
+        for _ in $(seq 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    fi
+}
+
+drop_pg_db() {
+    if [[ -n "$PG_DB" ]]; then
+        psql "$PG_ADMIN/postgres" -qAtc "DROP DATABASE IF EXISTS \"$PG_DB\" WITH (FORCE)" \
+            >/dev/null || echo "warning: could not drop database $PG_DB" >&2
+        PG_DB=""
+    fi
+}
+
+cleanup() {
+    stop_pid "$API_PID"
+    stop_pid "$NBP_PID"
+    drop_pg_db
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { printf '\n== %s\n' "$*"; }
+
+ensure_wrk() {
+    if ! command -v wrk >/dev/null; then
+        log "wrk not found: installing it with apt-get"
+        apt-get install -y wrk >/dev/null 2>&1 \
+            || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }
+    fi
+}
+
+free_port() {
+    "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+start_fake_nbp() {
+    # The NBP client clamps ranges to today in Warsaw; the fake must serve up to that day.
+    local today
+    today="$(cd "$REPO" && "$PY" -c 'from vigil.markets.sources.nbp import warsaw_today; print(warsaw_today())')"
+    (cd "$REPO" && exec "$PY" -m tests.fakes.nbp_server --port 0 --today "$today") \
+        >"$WORK/nbp.out" 2>"$WORK/nbp.err" &
+    NBP_PID=$!
+    for _ in $(seq 300); do
+        if grep -q '^READY ' "$WORK/nbp.out" 2>/dev/null; then
+            NBP_URL="$(sed -n 's/^READY //p' "$WORK/nbp.out")"
+            echo "fake NBP server (pid $NBP_PID) at $NBP_URL, today=$today"
+            return
+        fi
+        kill -0 "$NBP_PID" 2>/dev/null || { cat "$WORK/nbp.err" >&2; exit 1; }
+        sleep 0.1
+    done
+    echo "fake NBP server did not become ready" >&2
+    exit 1
+}
+
+# Replaces the calling (sub)shell with the command, run from the work directory (so no .env
+# of the checkout applies) with explicit settings for one database. Call it in ( ) or with &.
+vigil_exec() {
+    cd "$WORK"
+    exec env VIGIL_DATABASE_URL="$DB_URL" VIGIL_DATA_DIR="$DATA_DIR" \
+        VIGIL_NBP_BASE_URL="$NBP_URL" VIGIL_REDIS_URL="" VIGIL_HOST=127.0.0.1 \
+        VIGIL_LOG_LEVEL=WARNING VIGIL_LOG_FORMAT=console COLUMNS=300 "$@"
+}
+
+seconds_since() {
+    awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'
+}
+
+# run_wrk LABEL MODE THREADS CONNECTIONS DURATION URL: one measured wrk run and a SUMMARY line.
+run_wrk() {
+    local label="$1" mode="$2" threads="$3" connections="$4" duration="$5" url="$6"
+    local out="$WORK/wrk-$label-$mode.txt"
+    log "$label ($mode): wrk -t$threads -c$connections -d$duration --latency GET $url"
+    wrk -t"$threads" -c"$connections" -d"$duration" --latency \
+        -s "$REPO/bench/wrk_p95.lua" "$url" | tee "$out"
+    local result p95 verdict
+    result="$(sed -n 's/^WRK_RESULT //p' "$out")"
+    p95="$(sed -n 's/.*p95_ms=\([0-9.]*\).*/\1/p' <<<"$result")"
+    verdict="$(awk -v p="$p95" 'BEGIN { print (p < 50) ? "met" : "MISSED" }')"
+    echo "SUMMARY backend=$label mode=$mode connections=$connections $result" \
+        "target_p95_ms=50 ($verdict)"
+}
+
+bench_backend() {
+    local label="$1"
+    DB_URL="$2"
+    DATA_DIR="$WORK/data-$label"
+    mkdir -p "$DATA_DIR"
+
+    log "$label: loading the full history (vigil markets backfill)"
+    local t0
+    t0="$(date +%s.%N)"
+    (vigil_exec "$VIGIL" markets backfill) 2>&1 | tail -n 1
+    echo "backfill command took $(seconds_since "$t0")s (process start and migrations included)"
+
+    local port
+    port="$(free_port)"
+    vigil_exec env VIGIL_PORT="$port" "$VIGIL" api >"$WORK/api-$label.log" 2>&1 &
+    API_PID=$!
+    local base="http://127.0.0.1:$port"
+    for _ in $(seq 300); do
+        curl -fsS "$base/health/ready" >/dev/null 2>&1 && break
+        kill -0 "$API_PID" 2>/dev/null || { cat "$WORK/api-$label.log" >&2; exit 1; }
+        sleep 0.1
+    done
+    curl -fsS "$base/health/ready" >/dev/null || { echo "API not ready" >&2; exit 1; }
+    echo "vigil api (pid $API_PID) ready at $base"
+
+    local url="$base/api/v1/markets/rates?$RATES_QUERY"
+    curl -fsS -o "$WORK/rates.json" "$url"
+    "$PY" - "$WORK/rates.json" <<'PYEOF'
+import json, os, sys
+page = json.load(open(sys.argv[1], encoding="utf-8"))
+items = page["items"]
+print(f"one response: {len(items)} rows of {page['total']} "
+      f"({items[0]['effective_date']}..{items[-1]['effective_date']}), "
+      f"{os.path.getsize(sys.argv[1]) / 1024:.0f} KiB of JSON")
+PYEOF
+
+    log "$label: warm-up ($WRK_WARMUP, not measured)"
+    wrk -t"$WRK_THREADS" -c"$WRK_CONNECTIONS" -d"$WRK_WARMUP" "$url" >/dev/null
+
+    run_wrk "$label" load "$WRK_THREADS" "$WRK_CONNECTIONS" "$WRK_DURATION" "$url"
+    if [[ "$WRK_SERIAL_DURATION" != 0 ]]; then
+        run_wrk "$label" serial 1 1 "$WRK_SERIAL_DURATION" "$url"
+    fi
+
+    stop_pid "$API_PID"
+    API_PID=""
+}
+
+ensure_wrk
+echo "machine: $(nproc) CPUs, load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+start_fake_nbp
+
+bench_backend sqlite ""
+
+if [[ "${VIGIL_BENCH_PG:-0}" == 1 ]]; then
+    PG_DB="vigil_bench_$("$PY" -c 'import uuid; print(uuid.uuid4().hex[:10])')"
+    psql "$PG_ADMIN/postgres" -qAtc "CREATE DATABASE \"$PG_DB\"" >/dev/null
+    bench_backend postgresql "$PG_ADMIN/$PG_DB"
+    drop_pg_db
+fi
