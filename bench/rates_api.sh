@@ -15,7 +15,7 @@
 #
 # Knobs (environment): WRK_THREADS (2), WRK_CONNECTIONS (4), WRK_DURATION (15s),
 # WRK_SERIAL_DURATION (10s; 0 skips the serial run), WRK_WARMUP (3s),
-# RATES_QUERY (code=USD&limit=10000), VIGIL_BENCH_PG_ADMIN (postgresql://postgres@127.0.0.1:5432).
+# RATES_QUERY (code=USD&limit=10000), API_WORKERS (1: `vigil api --workers N`), VIGIL_BENCH_PG_ADMIN (postgresql://postgres@127.0.0.1:5432).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -27,6 +27,7 @@ WRK_DURATION="${WRK_DURATION:-15s}"
 WRK_WARMUP="${WRK_WARMUP:-3s}"
 WRK_SERIAL_DURATION="${WRK_SERIAL_DURATION:-10s}"
 RATES_QUERY="${RATES_QUERY:-code=USD&limit=10000}"
+API_WORKERS="${API_WORKERS:-1}"
 PG_ADMIN="${VIGIL_BENCH_PG_ADMIN:-postgresql://postgres@127.0.0.1:5432}"
 
 WORK="$(mktemp -d -t vigil_bench_rates.XXXXXX)"
@@ -140,7 +141,7 @@ bench_backend() {
 
     local port
     port="$(free_port)"
-    vigil_exec env VIGIL_PORT="$port" "$VIGIL" api >"$WORK/api-$label.log" 2>&1 &
+    vigil_exec env VIGIL_PORT="$port" "$VIGIL" api --workers "$API_WORKERS" >"$WORK/api-$label.log" 2>&1 &
     API_PID=$!
     local base="http://127.0.0.1:$port"
     for _ in $(seq 300); do

@@ -180,3 +180,16 @@ def test_stats_per_job_type(db: TransactionalDatabase) -> None:
     assert ok.avg_duration_seconds is not None
     fail_stats = stats["stats.fail"]
     assert (fail_stats.runs, fail_stats.failed, fail_stats.last_success_at) == (1, 1, None)
+
+
+def test_jobs_sharing_a_lock_do_not_overlap(db: TransactionalDatabase) -> None:
+    runner = make_runner(
+        db,
+        JobSpec("ingest.backfill", lambda ctx: JobResult(), lock="ingest"),
+        JobSpec("ingest.sync", lambda ctx: JobResult(), lock="ingest"),
+        JobSpec("other.job", lambda ctx: JobResult()),
+    )
+    with job_lock(db.engine, "job:ingest"):  # as if the backfill were running
+        assert runner.run("ingest.sync").status == "skipped"
+        assert runner.run("other.job").status == "ok"
+    assert runner.run("ingest.sync").status == "ok"

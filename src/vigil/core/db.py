@@ -80,6 +80,9 @@ class UTCDateTime(TypeDecorator[datetime]):
         return moment.astimezone(UTC)
 
 
+WRITE_OPTION = "vigil_write"
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -97,7 +100,11 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN")
+        # A write transaction takes the write lock up front (IMMEDIATE): a deferred one that
+        # reads first and writes later fails at once with "database is locked" when another
+        # writer committed in between (WAL snapshot), instead of waiting busy_timeout.
+        write = conn.get_execution_options().get(WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -133,9 +140,12 @@ class Database:
         return self.engine.dialect.name
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """A session whose work is committed when the block ends and rolled back on error."""
-        with self.sessions() as session:
+    def session(self, *, write: bool = False) -> Iterator[Session]:
+        """A session whose work is committed when the block ends and rolled back on error.
+        ``write=True`` for transactions that write after reading (SQLite then takes its
+        write lock at BEGIN, so concurrent writers queue instead of failing)."""
+        options = {WRITE_OPTION: True} if write else {}
+        with self.sessions(execution_options=options) as session:
             try:
                 yield session
                 session.commit()

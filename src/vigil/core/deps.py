@@ -18,8 +18,11 @@ def runtime(request: Request) -> Runtime:
     return rt
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 def db_session(request: Request) -> Iterator[Session]:
-    with runtime(request).db.session() as session:
+    with runtime(request).db.session(write=request.method not in SAFE_METHODS) as session:
         yield session
 
 

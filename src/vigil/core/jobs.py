@@ -78,6 +78,12 @@ class JobSpec:
     run_on_start: bool = False
     description: str = ""
     schedule_setting: str | None = None  # Settings field that overrides `schedule`
+    #: Jobs sharing a lock never run at the same time (default: the job's own name).
+    lock: str | None = None
+
+    @property
+    def lock_name(self) -> str:
+        return f"job:{self.lock or self.name}"
 
     def cron(self, settings: Settings) -> str | None:
         if self.schedule_setting:
@@ -132,7 +138,7 @@ class JobRunner:
     ) -> JobRun:
         spec = self.registry.get(name)
         params = dict(params or {})
-        with job_lock(self.db.engine, f"job:{name}") as acquired:
+        with job_lock(self.db.engine, spec.lock_name) as acquired:
             if not acquired:
                 return self._record_skip(name, params, "already running elsewhere; not started")
             return self._run_locked(spec, params, progress or NullProgress())
@@ -149,7 +155,7 @@ class JobRunner:
             message=message,
             worker=worker_id(),
         )
-        with self.db.session() as session:
+        with self.db.session(write=True) as session:
             session.add(row)
             session.flush()
             job_id = row.id
@@ -159,7 +165,7 @@ class JobRunner:
 
     def _run_locked(self, spec: JobSpec, params: dict[str, Any], progress: Progress) -> JobRun:
         started = utcnow()
-        with self.db.session() as session:
+        with self.db.session(write=True) as session:
             row = JobLog(
                 job_type=spec.name,
                 status="running",
@@ -187,7 +193,7 @@ class JobRunner:
         finally:
             progress.finish()
         elapsed = time.perf_counter() - t0
-        with self.db.session() as session:
+        with self.db.session(write=True) as session:
             session.execute(
                 update(JobLog)
                 .where(JobLog.id == job_id)

@@ -44,7 +44,7 @@ class Runtime:
         upgrade_to_head(self.db.engine)
 
     def close_interrupted_runs(self) -> int:
-        with self.db.session() as session:
+        with self.db.session(write=True) as session:
             closed = close_interrupted_runs(session)
         if closed:
             log.warning("closed %d job runs left 'running' by a process that died", closed)

@@ -9,6 +9,8 @@ from vigil.markets import miner
 from vigil.markets.sources import SeriesKind, create_source
 
 NBP = "nbp"
+# Backfill and sync write the same series: one waits for (skips while) the other.
+NBP_INGEST_LOCK = "markets.nbp-ingest"
 
 
 def _date_param(ctx: JobContext, key: str) -> date | None:
@@ -61,6 +63,7 @@ JOBS = (
         name="markets.backfill",
         func=backfill,
         queue="ingest",
+        lock=NBP_INGEST_LOCK,
         run_on_start=True,
         description="Load the full NBP history (currencies since 2002, gold since 2013).",
     ),
@@ -68,6 +71,7 @@ JOBS = (
         name="markets.sync",
         func=sync,
         queue="ingest",
+        lock=NBP_INGEST_LOCK,
         schedule="0 * * * *",
         schedule_setting="nbp_sync_cron",
         description="Fetch NBP quotes published since the last stored date.",

@@ -81,7 +81,7 @@ def _store_chunk(
     chunk_start: date,
     chunk_end: date,
 ) -> None:
-    with ctx.db.session() as session:
+    with ctx.db.session(write=True) as session:
         written = service.store_quotes(session, quotes, kind, source.name)
     rows = sum(w.rows for w in written)
     report.rows += rows
