@@ -111,6 +111,7 @@ def scheduler() -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    runtime.queue.start()
     clock.start(run_on_start=settings.run_jobs_on_start)
     stop.wait()
     clock.shutdown(wait=True)

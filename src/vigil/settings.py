@@ -7,7 +7,7 @@ from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -39,6 +39,29 @@ class Settings(BaseSettings):
     nbp_currency_start: date = date(2002, 1, 2)
     nbp_gold_start: date = date(2013, 1, 2)
     nbp_sync_cron: str = Field("0 * * * *", description="When the hourly NBP sync runs (cron).")
+
+    # --- markets: the brain (MACD signals) -------------------------------------------------
+    macd_fast: int = Field(12, ge=2, le=500, description="Fast EMA period.")
+    macd_slow: int = Field(26, ge=3, le=1000, description="Slow EMA period.")
+    macd_signal: int = Field(9, ge=2, le=500, description="Signal line EMA period.")
+    signal_horizon_days: int = Field(
+        5, ge=1, le=365, description="How many days ahead a recommendation is meant for."
+    )
+    analysis_window_days: int = Field(
+        90, ge=2, le=36500, description="Window of the analysis snapshot (calendar days)."
+    )
+    signals_watchdog_cron: str = Field(
+        "15 * * * *", description="When the brain catches up on assets with unsignalled prices."
+    )
+
+    @model_validator(mode="after")
+    def _fast_before_slow(self) -> Settings:
+        if self.macd_fast >= self.macd_slow:
+            raise ValueError(
+                f"VIGIL_MACD_FAST ({self.macd_fast}) must be smaller than "
+                f"VIGIL_MACD_SLOW ({self.macd_slow})"
+            )
+        return self
 
     @field_validator("nbp_base_url")
     @classmethod

@@ -30,13 +30,15 @@ def module_prefix(name: str) -> str:
 def create_app(runtime: Runtime, scheduler: Scheduler | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        if scheduler is not None:
+        if scheduler is not None:  # embedded mode: jobs run in this process
+            runtime.queue.start()
             scheduler.start(run_on_start=runtime.settings.run_jobs_on_start)
         try:
             yield
         finally:
             if scheduler is not None:
                 scheduler.shutdown(wait=False)
+                runtime.queue.stop()
 
     app = FastAPI(
         title="Vigil",

@@ -60,6 +60,7 @@ class JobContext:
     events: EventBus
     progress: Progress
     rows_written: int = 0  # jobs add committed rows as they go, so a failure reports them
+    enqueue: Callable[[str, dict[str, Any]], None] | None = None  # run another job later
 
     @property
     def log(self) -> logging.Logger:
@@ -80,6 +81,12 @@ class JobSpec:
     schedule_setting: str | None = None  # Settings field that overrides `schedule`
     #: Jobs sharing a lock never run at the same time (default: the job's own name).
     lock: str | None = None
+    #: Combines the parameters of two pending runs into one (queued jobs coalesce).
+    merge: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] | None = None
+    #: A queued run waits until no new request came for this long (a burst of events
+    #: becomes one run), but never longer than ``max_delay_seconds`` after the first one.
+    settle_seconds: float = 0.0
+    max_delay_seconds: float = 0.0
 
     @property
     def lock_name(self) -> str:
@@ -132,6 +139,8 @@ def worker_id() -> str:
 class JobRunner:
     def __init__(self, db: Database, settings: Settings, events: EventBus, registry: JobRegistry):
         self.db, self.settings, self.events, self.registry = db, settings, events, registry
+        #: Where jobs send follow-up work (set by the runtime once its queue exists).
+        self.enqueue: Callable[[str, dict[str, Any]], None] | None = None
 
     def run(
         self, name: str, params: dict[str, Any] | None = None, progress: Progress | None = None
@@ -177,7 +186,16 @@ class JobRunner:
             session.add(row)
             session.flush()
             job_id = row.id
-        ctx = JobContext(job_id, spec.name, params, self.db, self.settings, self.events, progress)
+        ctx = JobContext(
+            job_id,
+            spec.name,
+            params,
+            self.db,
+            self.settings,
+            self.events,
+            progress,
+            enqueue=self.enqueue,
+        )
         t0 = time.perf_counter()
         status: JobStatus
         error: str | None = None

@@ -13,6 +13,7 @@ from fastapi import APIRouter
 
 from vigil.core.events import Handler
 from vigil.core.jobs import JobSpec
+from vigil.core.queue import Trigger
 
 if TYPE_CHECKING:
     import typer
@@ -25,6 +26,7 @@ class Module:
     router: APIRouter | None = None
     jobs: tuple[JobSpec, ...] = ()
     event_handlers: tuple[tuple[str, Handler], ...] = ()
+    triggers: tuple[Trigger, ...] = ()  # events that enqueue one of the module's jobs
     cli: Callable[[], typer.Typer] | None = None  # built lazily: the API never needs it
     tags: tuple[str, ...] = field(default_factory=tuple)
 

@@ -11,6 +11,7 @@ from vigil.core.events import EventBus, InProcessEventBus
 from vigil.core.jobs import JobRegistry, JobRunner, close_interrupted_runs
 from vigil.core.migrate import upgrade_to_head
 from vigil.core.modules import Module, load_modules
+from vigil.core.queue import InProcessJobQueue, wire_triggers
 from vigil.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,7 @@ class Runtime:
     events: EventBus
     registry: JobRegistry
     runner: JobRunner
+    queue: InProcessJobQueue
     modules: tuple[Module, ...]
 
     @classmethod
@@ -36,9 +38,12 @@ class Runtime:
             registry.extend(module.jobs)
             for topic, handler in module.event_handlers:
                 events.subscribe(topic, handler)
-        return cls(
-            settings, db, events, registry, JobRunner(db, settings, events, registry), modules
-        )
+        runner = JobRunner(db, settings, events, registry)
+        queue = InProcessJobQueue(runner, registry)
+        runner.enqueue = queue.enqueue
+        for module in modules:
+            wire_triggers(events, queue, module.triggers)
+        return cls(settings, db, events, registry, runner, queue, modules)
 
     def migrate(self) -> None:
         upgrade_to_head(self.db.engine)
@@ -51,4 +56,5 @@ class Runtime:
         return closed
 
     def close(self) -> None:
+        self.queue.stop()
         self.db.dispose()

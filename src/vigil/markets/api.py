@@ -14,6 +14,7 @@ from vigil.core.jobs import JobRegistry, job_type_stats, recent_runs
 from vigil.core.scheduling import upcoming_runs
 from vigil.markets import service
 from vigil.markets.schemas import (
+    AnalysisOut,
     AssetOut,
     GoldOut,
     JobRunOut,
@@ -21,6 +22,7 @@ from vigil.markets.schemas import (
     MinerStats,
     Page,
     RateOut,
+    SignalOut,
     SourceOut,
     UpcomingRun,
 )
@@ -169,3 +171,53 @@ def upcoming(
         UpcomingRun(job_type=u.job, cron=u.cron, next_runs=u.next_runs, description=u.description)
         for u in upcoming_runs(registry, settings, prefix="markets.", count=count)
     ]
+
+
+AnyCodeQ = Annotated[
+    str | None,
+    Query(
+        pattern="^[A-Za-z]{3,10}$",
+        description="Asset code, e.g. USD or XAU for gold. "
+        "Omit for the latest signal of every asset.",
+    ),
+]
+
+
+@router.get("/signals", response_model=Page[SignalOut], summary="MACD signals, newest first")
+def list_signals(
+    session: SessionDep,
+    code: AnyCodeQ = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size (default 100).")] = 100,
+    offset: OffsetQ = 0,
+) -> dict[str, Any]:
+    rows, total = service.signal_rows(session, code, limit, offset)
+    items = [
+        SignalOut(
+            asset_code=r.asset_code,
+            as_of=r.as_of,
+            signal=r.signal,
+            macd=r.macd,
+            signal_line=r.signal_line,
+            histogram=r.histogram,
+            horizon_days=r.horizon_days,
+            periods={"fast": r.fast_period, "slow": r.slow_period, "signal": r.signal_period},
+            generated_at=r.generated_at,
+        )
+        for r in rows
+    ]
+    return _page(items, total, limit, offset)
+
+
+@router.get("/analysis", response_model=AnalysisOut, summary="Latest analysis snapshot")
+def analysis(
+    session: SessionDep,
+    settings: Annotated[Settings, Depends(settings_dep)],
+    code: Annotated[str, Query(pattern="^[A-Za-z]{3,10}$", description="Asset code.")],
+) -> AnalysisOut:
+    row = service.latest_analysis(session, code, settings.analysis_window_days)
+    return AnalysisOut(
+        asset_code=row.asset_code,
+        window_days=row.window_days,
+        stats=row.stats,
+        generated_at=row.generated_at,
+    )

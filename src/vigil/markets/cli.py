@@ -49,6 +49,9 @@ def _run(name: str, params: dict[str, str]) -> None:
     runtime = Runtime.create(settings)
     runtime.migrate()
     run = runtime.runner.run(name, params, progress=BarProgress())
+    if runtime.queue.pending():  # follow-up work the run triggered (signals for new prices)
+        with console.status("computing signals for the new prices"):
+            runtime.queue.drain()
     color = {"ok": "green", "skipped": "yellow"}.get(run.status, "red")
     console.print(
         f"[{color}]{name}: {run.status}[/] - {run.rows_written} rows. "

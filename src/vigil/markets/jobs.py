@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
+
+from sqlalchemy import select
 
 from vigil.core.jobs import JobContext, JobResult, JobSpec
+from vigil.core.queue import Trigger
 from vigil.markets import miner
+from vigil.markets.brain import BrainSettings, compute_signals, refresh_snapshot, stale_assets
+from vigil.markets.models import Asset
 from vigil.markets.sources import SeriesKind, create_source
 
 NBP = "nbp"
@@ -58,6 +64,91 @@ def sync(ctx: JobContext) -> JobResult:
     return JobResult("ok", report.rows, report.describe())
 
 
+# --- the brain ------------------------------------------------------------------------------
+
+SIGNALS_UPDATED = "signals.updated"
+
+
+def _earliest(a: str | None, b: str | None) -> str | None:
+    """None means "from the beginning", which covers any date."""
+    if a is None or b is None:
+        return None
+    return min(a, b)
+
+
+def merge_signal_requests(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    """Two pending `markets.signals` runs become one covering both (per asset, the earlier
+    start wins)."""
+    assets: dict[str, str | None] = dict(first.get("assets", {}))
+    for code, since in second.get("assets", {}).items():
+        assets[code] = _earliest(assets[code], since) if code in assets else since
+    return {"assets": assets}
+
+
+def signals(ctx: JobContext) -> JobResult:
+    """Recomputes MACD signals (and the analysis snapshot) of the assets in
+    ``params["assets"]`` ({code: first changed date or None}), then publishes
+    ``signals.updated`` per asset."""
+    return _compute_assets(ctx, ctx.params.get("assets", {}))
+
+
+def _compute_assets(ctx: JobContext, requested: dict[str, str | None]) -> JobResult:
+    brain = BrainSettings.from_settings(ctx.settings)
+    parts = []
+    for code, since in sorted(requested.items()):
+        with ctx.db.session(write=True) as session:
+            asset = session.scalar(select(Asset).where(Asset.code == code))
+            if asset is None:
+                parts.append(f"{code}: unknown asset")
+                continue
+            written = compute_signals(
+                session, asset, date.fromisoformat(since) if since else None, brain
+            )
+            if written.rows:
+                refresh_snapshot(session, asset, brain.window_days)
+        ctx.rows_written += written.rows
+        if written.rows and written.first and written.last:
+            ctx.events.publish(
+                SIGNALS_UPDATED,
+                {
+                    "asset": code,
+                    "from": written.first.isoformat(),
+                    "to": written.last.isoformat(),
+                    "rows": written.rows,
+                    "signal": written.latest.value if written.latest else None,
+                    "job_id": ctx.job_id,
+                },
+            )
+            mode = "full" if written.full else "incremental"
+            parts.append(f"{code}: {written.rows} ({mode}, latest {written.latest})")
+    if ctx.rows_written == 0:
+        return JobResult("skipped", 0, "nothing to compute; " + "; ".join(parts))
+    return JobResult("ok", ctx.rows_written, "; ".join(parts))
+
+
+def signals_watchdog(ctx: JobContext) -> JobResult:
+    """Finds assets whose prices are ahead of their signals (an event lost while the bus
+    was down, a settings change) and queues `markets.signals` for them."""
+    params = BrainSettings.from_settings(ctx.settings).params
+    with ctx.db.session() as session:
+        stale = stale_assets(session, params)
+    if not stale:
+        return JobResult("skipped", 0, "every asset's signals are up to date")
+    assets = {code: day.isoformat() if day else None for code, day in stale.items()}
+    if ctx.enqueue is None:  # no queue in this process: do the work here
+        return _compute_assets(ctx, assets)
+    ctx.enqueue("markets.signals", {"assets": assets})
+    return JobResult("ok", 0, f"queued signals for {', '.join(sorted(stale))}")
+
+
+TRIGGERS = (
+    Trigger(
+        topic="rates.ingested",
+        job="markets.signals",
+        params=lambda event: {"assets": {event["asset"]: event["from"]}},
+    ),
+)
+
 JOBS = (
     JobSpec(
         name="markets.backfill",
@@ -75,5 +166,24 @@ JOBS = (
         schedule="0 * * * *",
         schedule_setting="nbp_sync_cron",
         description="Fetch NBP quotes published since the last stored date.",
+    ),
+    JobSpec(
+        name="markets.signals",
+        func=signals,
+        queue="analytics",
+        merge=merge_signal_requests,
+        # Wait for a pause in the events (or at most 5 s): during a backfill, one run covers
+        # many chunks instead of contending with every one of them.
+        settle_seconds=0.25,
+        max_delay_seconds=5.0,
+        description="MACD signals and analysis for the assets whose prices changed.",
+    ),
+    JobSpec(
+        name="markets.signals.watchdog",
+        func=signals_watchdog,
+        queue="analytics",
+        schedule="15 * * * *",
+        schedule_setting="signals_watchdog_cron",
+        description="Catch up on assets whose prices are newer than their signals.",
     ),
 )

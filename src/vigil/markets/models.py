@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import Date, Integer, String
+from sqlalchemy import JSON, Date, Float, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vigil.core.db import Base, ExactDecimal, UTCDateTime, utcnow
@@ -45,3 +46,38 @@ class Price(Base):
 
     # SQLite: rows clustered by (asset_id, ts), so one asset's series is read sequentially.
     __table_args__ = {"sqlite_with_rowid": False}
+
+
+class SignalRow(Base):
+    """One MACD reading and its recommendation per asset and business date. ``ema_fast`` and
+    ``ema_slow`` are the recursion state, so the next days continue exactly without
+    recomputing the history; the periods used are kept so a settings change is detected."""
+
+    __tablename__ = "signals"
+
+    asset_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    as_of: Mapped[date] = mapped_column(Date, primary_key=True)
+    signal: Mapped[str] = mapped_column(String(4))  # BUY | HOLD | SELL
+    macd: Mapped[float] = mapped_column(Float)
+    signal_line: Mapped[float] = mapped_column(Float)
+    histogram: Mapped[float] = mapped_column(Float)
+    ema_fast: Mapped[float] = mapped_column(Float)
+    ema_slow: Mapped[float] = mapped_column(Float)
+    fast_period: Mapped[int] = mapped_column(Integer)
+    slow_period: Mapped[int] = mapped_column(Integer)
+    signal_period: Mapped[int] = mapped_column(Integer)
+    horizon_days: Mapped[int] = mapped_column(Integer)
+    generated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = {"sqlite_with_rowid": False}
+
+
+class AnalysisSnapshot(Base):
+    """The latest statistics of an asset over a window (see analytics/stats.py)."""
+
+    __tablename__ = "analysis_snapshots"
+
+    asset_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    window_days: Mapped[int] = mapped_column(Integer, primary_key=True)
+    stats: Mapped[dict[str, Any]] = mapped_column(JSON)
+    generated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -3,12 +3,13 @@
 from vigil.core.modules import Module
 from vigil.markets import cli
 from vigil.markets.api import router
-from vigil.markets.jobs import JOBS
+from vigil.markets.jobs import JOBS, TRIGGERS
 
 module = Module(
     name="markets",
     title="Markets (Charon)",
     router=router,
     jobs=JOBS,
+    triggers=TRIGGERS,
     cli=cli.build,
 )

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -89,3 +89,25 @@ class UpcomingRun(BaseModel):
     cron: str
     next_runs: list[datetime]
     description: str
+
+
+class SignalOut(BaseModel):
+    asset_code: str = Field(examples=["USD"])
+    as_of: date
+    signal: str = Field(examples=["BUY"], description="BUY, HOLD or SELL (text only).")
+    macd: float = Field(description="MACD line: fast EMA - slow EMA.")
+    signal_line: float = Field(description="EMA of the MACD line.")
+    histogram: float = Field(description="MACD line - signal line.")
+    horizon_days: int
+    periods: dict[str, int] = Field(examples=[{"fast": 12, "slow": 26, "signal": 9}])
+    generated_at: datetime
+
+
+class AnalysisOut(BaseModel):
+    asset_code: str
+    window_days: int
+    stats: dict[str, Any] = Field(
+        description="last, first, change_pct, min, max, mean, volatility (std of daily log "
+        "returns, %), trend (up/down/flat), points, from, to, last_crossing."
+    )
+    generated_at: datetime

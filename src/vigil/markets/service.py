@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from vigil.core.bulk import bulk_upsert
 from vigil.core.problems import BadRequest, NotFound
-from vigil.markets.models import Asset, Price
+from vigil.markets.models import AnalysisSnapshot, Asset, Price, SignalRow
 from vigil.markets.sources.base import Quote, SeriesKind
 
 PRICES: Table = Price.__table__  # type: ignore[assignment]
@@ -191,7 +191,8 @@ def get_asset(session: Session, code: str, kind: SeriesKind | None = None) -> As
             known_stmt = known_stmt.where(Asset.kind == kind.value)
         known = session.scalars(known_stmt).all()
         hint = f"Known codes: {', '.join(known)}." if known else "No data has been loaded yet."
-        raise NotFound(f"Unknown currency code {code.upper()!r}. {hint}", code=code.upper())
+        what = "currency" if kind is SeriesKind.CURRENCY else "asset"
+        raise NotFound(f"Unknown {what} code {code.upper()!r}. {hint}", code=code.upper())
     return asset
 
 
@@ -294,3 +295,42 @@ def price_rows_as_text(
 
 def asset_ids_of_kind(session: Session, kind: SeriesKind) -> list[int]:
     return list(session.scalars(select(Asset.id).where(Asset.kind == kind.value)))
+
+
+def signal_rows(
+    session: Session, code: str | None, limit: int, offset: int
+) -> tuple[list[SignalRow], int]:
+    """Signals of one asset, newest first; without a code, the latest signal of each asset."""
+    if code is not None:
+        asset = get_asset(session, code)
+        condition = SignalRow.asset_code == asset.code
+        total = session.scalar(select(func.count()).select_from(SignalRow).where(condition)) or 0
+        stmt = select(SignalRow).where(condition).order_by(SignalRow.as_of.desc())
+    else:
+        latest = (
+            select(SignalRow.asset_code, func.max(SignalRow.as_of).label("as_of"))
+            .group_by(SignalRow.asset_code)
+            .subquery()
+        )
+        total = session.scalar(select(func.count()).select_from(latest)) or 0
+        stmt = (
+            select(SignalRow)
+            .join(
+                latest,
+                (SignalRow.asset_code == latest.c.asset_code) & (SignalRow.as_of == latest.c.as_of),
+            )
+            .order_by(SignalRow.asset_code)
+        )
+    return list(session.scalars(stmt.limit(limit).offset(offset))), total
+
+
+def latest_analysis(session: Session, code: str, window_days: int) -> AnalysisSnapshot:
+    asset = get_asset(session, code)
+    row = session.get(AnalysisSnapshot, (asset.code, window_days))
+    if row is None:
+        raise NotFound(
+            f"No analysis of {asset.code} over {window_days} days yet: it is computed with the "
+            "signals, once the asset has enough prices (see /stats/miner for the jobs).",
+            code=asset.code,
+        )
+    return row
