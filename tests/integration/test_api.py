@@ -139,7 +139,13 @@ def test_sources_describe_the_nbp_plugin(client: TestClient) -> None:
 
 
 def test_upcoming_runs_follow_the_cron(client: TestClient) -> None:
-    (sync,) = client.get("/api/v1/markets/stats/upcoming", params={"count": 3}).json()
+    upcoming = {
+        u["job_type"]: u
+        for u in client.get("/api/v1/markets/stats/upcoming", params={"count": 3}).json()
+    }
+    assert set(upcoming) == {"markets.sync", "markets.signals.watchdog"}
+    assert upcoming["markets.signals.watchdog"]["cron"] == "15 * * * *"
+    sync = upcoming["markets.sync"]
     assert sync["job_type"] == "markets.sync"
     assert sync["cron"] == "0 * * * *"
     runs = [r.replace("Z", "+00:00") for r in sync["next_runs"]]

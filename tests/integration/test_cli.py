@@ -50,13 +50,16 @@ def test_backfill_command_loads_the_requested_range(tmp_path: Path, fake: FakeNB
     assert "markets.backfill: ok" in done.stderr
     with sqlite3.connect(tmp_path / "data" / "vigil.db") as conn:
         days = conn.execute("SELECT DISTINCT effective_date FROM prices ORDER BY 1").fetchall()
-        status = conn.execute("SELECT status, rows_written FROM jobs_log").fetchall()
+        status = conn.execute(
+            "SELECT job_type, status, rows_written FROM jobs_log ORDER BY id"
+        ).fetchall()
     # 2023-01-06 is Epiphany, a Polish holiday: no table
     assert [d for (d,) in days] == ["2023-01-02", "2023-01-03", "2023-01-04", "2023-01-05"]
     expected = (
         sum(1 for (_, d) in fake.expected_rates() if date(2023, 1, 2) <= d <= date(2023, 1, 6)) + 4
     )  # + gold
-    assert status == [("ok", expected)]
+    # the backfill, then the signals it triggered (4 days: too few for a MACD, skipped)
+    assert status == [("markets.backfill", "ok", expected), ("markets.signals", "skipped", 0)]
 
     again = vigil(
         tmp_path, fake, "markets", "backfill", "--from", "2023-01-02", "--to", "2023-01-06"
