@@ -31,37 +31,44 @@ def _history_start(ctx: JobContext) -> dict[SeriesKind, date]:
     }
 
 
-def backfill(ctx: JobContext) -> JobResult:
-    """Loads whatever part of [from, to] (default: the source's whole history) is missing."""
+def _mine(
+    ctx: JobContext,
+    start: date | None,
+    end: date | None,
+    *,
+    resume_only: bool,
+    nothing_new: str,
+) -> JobResult:
     with create_source(NBP, ctx.settings) as source:
         ranges = miner.plan(
-            ctx,
-            source,
-            _date_param(ctx, "from"),
-            _date_param(ctx, "to"),
-            resume_only=False,
-            history_start=_history_start(ctx),
+            ctx, source, start, end, resume_only=resume_only, history_start=_history_start(ctx)
         )
         report = miner.ingest(ctx, source, ranges)
     if report.rows == 0:
-        return JobResult("skipped", 0, f"history already complete; {report.describe()}")
+        return JobResult("skipped", 0, f"{nothing_new}; {report.describe()}")
     return JobResult("ok", report.rows, report.describe())
+
+
+def backfill(ctx: JobContext) -> JobResult:
+    """Loads whatever part of [from, to] (default: the source's whole history) is missing."""
+    return _mine(
+        ctx,
+        _date_param(ctx, "from"),
+        _date_param(ctx, "to"),
+        resume_only=False,
+        nothing_new="history already complete",
+    )
 
 
 def sync(ctx: JobContext) -> JobResult:
     """Fetches from the day after the last stored date to today (fills gaps after downtime)."""
-    with create_source(NBP, ctx.settings) as source:
-        ranges = miner.plan(
-            ctx, source, None, None, resume_only=True, history_start=_history_start(ctx)
-        )
-        report = miner.ingest(ctx, source, ranges)
-    if report.rows == 0:
-        return JobResult(
-            "skipped",
-            0,
-            f"no new quotes (weekend, holiday or not yet published); {report.describe()}",
-        )
-    return JobResult("ok", report.rows, report.describe())
+    return _mine(
+        ctx,
+        None,
+        None,
+        resume_only=True,
+        nothing_new="no new quotes (weekend, holiday or not yet published)",
+    )
 
 
 # --- the brain ------------------------------------------------------------------------------
