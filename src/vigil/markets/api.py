@@ -141,21 +141,8 @@ def miner_stats(
     recent: Annotated[int, Query(ge=0, le=500, description="Recent runs to list.")] = 20,
 ) -> MinerStats:
     return MinerStats(
-        jobs=[JobTypeStatsOut(**vars(s)) for s in job_type_stats(session, "markets.")],
-        recent=[
-            JobRunOut(
-                id=r.id,
-                job_type=r.job_type,
-                status=r.status,
-                started_at=r.started_at,
-                finished_at=r.finished_at,
-                duration_seconds=r.duration_seconds,
-                rows_written=r.rows_written,
-                error=r.error,
-                message=r.message,
-            )
-            for r in recent_runs(session, "markets.", recent)
-        ],
+        jobs=[JobTypeStatsOut.model_validate(s) for s in job_type_stats(session, "markets.")],
+        recent=[JobRunOut.model_validate(r) for r in recent_runs(session, "markets.", recent)],
     )
 
 
@@ -191,21 +178,7 @@ def list_signals(
     offset: OffsetQ = 0,
 ) -> dict[str, Any]:
     rows, total = service.signal_rows(session, code, limit, offset)
-    items = [
-        SignalOut(
-            asset_code=r.asset_code,
-            as_of=r.as_of,
-            signal=r.signal,
-            macd=r.macd,
-            signal_line=r.signal_line,
-            histogram=r.histogram,
-            horizon_days=r.horizon_days,
-            periods={"fast": r.fast_period, "slow": r.slow_period, "signal": r.signal_period},
-            generated_at=r.generated_at,
-        )
-        for r in rows
-    ]
-    return _page(items, total, limit, offset)
+    return _page([SignalOut.model_validate(r) for r in rows], total, limit, offset)
 
 
 @router.get("/analysis", response_model=AnalysisOut, summary="Latest analysis snapshot")
@@ -214,10 +187,6 @@ def analysis(
     settings: Annotated[Settings, Depends(settings_dep)],
     code: Annotated[str, Query(pattern="^[A-Za-z]{3,10}$", description="Asset code.")],
 ) -> AnalysisOut:
-    row = service.latest_analysis(session, code, settings.analysis_window_days)
-    return AnalysisOut(
-        asset_code=row.asset_code,
-        window_days=row.window_days,
-        stats=row.stats,
-        generated_at=row.generated_at,
+    return AnalysisOut.model_validate(
+        service.latest_analysis(session, code, settings.analysis_window_days)
     )

@@ -25,36 +25,12 @@ from vigil.markets.service import day_ts
 from vigil.settings import Settings
 
 SIGNALS: Table = SignalRow.__table__  # type: ignore[assignment]
-SIGNAL_COLUMNS = (
-    "asset_code",
-    "as_of",
-    "signal",
-    "macd",
-    "signal_line",
-    "histogram",
-    "ema_fast",
-    "ema_slow",
-    "fast_period",
-    "slow_period",
-    "signal_period",
-    "horizon_days",
-    "generated_at",
-)
-
 # "macd" first: bulk_upsert rewrites a stored day only when that first column changed.
 SIGNAL_UPDATE = (
-    "macd",
-    "signal_line",
-    "histogram",
-    "signal",
-    "ema_fast",
-    "ema_slow",
-    "fast_period",
-    "slow_period",
-    "signal_period",
-    "horizon_days",
-    "generated_at",
-)
+    "macd", "signal_line", "histogram", "signal", "ema_fast", "ema_slow",
+    "fast_period", "slow_period", "signal_period", "horizon_days", "generated_at",
+)  # fmt: skip
+SIGNAL_COLUMNS = ("asset_code", "as_of", *SIGNAL_UPDATE)
 
 
 @dataclass(frozen=True)
@@ -157,10 +133,10 @@ def compute_signals(
         (
             asset.code,
             dates[i],
-            labels[i - first_index].value,
             float(series.macd[i]),
             float(series.signal[i]),
             float(series.histogram[i]),
+            labels[i - first_index].value,
             float(series.ema_fast[i]),
             float(series.ema_slow[i]),
             params.fast,

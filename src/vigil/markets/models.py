@@ -71,6 +71,10 @@ class SignalRow(Base):
 
     __table_args__ = {"sqlite_with_rowid": False}
 
+    @property
+    def periods(self) -> dict[str, int]:
+        return {"fast": self.fast_period, "slow": self.slow_period, "signal": self.signal_period}
+
 
 class AnalysisSnapshot(Base):
     """The latest statistics of an asset over a window (see analytics/stats.py)."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 T = TypeVar("T")
 
@@ -55,6 +55,8 @@ class SourceOut(BaseModel):
 
 
 class JobTypeStatsOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     job_type: str
     runs: int
     ok: int
@@ -68,6 +70,8 @@ class JobTypeStatsOut(BaseModel):
 
 
 class JobRunOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     job_type: str
     status: str
@@ -92,6 +96,8 @@ class UpcomingRun(BaseModel):
 
 
 class SignalOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     asset_code: str = Field(examples=["USD"])
     as_of: date
     signal: str = Field(examples=["BUY"], description="BUY, HOLD or SELL (text only).")
@@ -104,6 +110,8 @@ class SignalOut(BaseModel):
 
 
 class AnalysisOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     asset_code: str
     window_days: int
     stats: dict[str, Any] = Field(
