@@ -268,11 +268,12 @@ def _read_ready_line(proc: subprocess.Popen[str], stdout: IO[str], timeout: floa
 
 
 @pytest.fixture
-def start_fake_nbp(tmp_path: Path) -> Iterator[Callable[[float], FakeNbpProcess]]:
-    """Starts ``python -m tests.fakes.nbp_server`` with the given per-request delay."""
+def start_fake_nbp(tmp_path: Path) -> Iterator[Callable[..., FakeNbpProcess]]:
+    """Starts ``python -m tests.fakes.nbp_server`` with the given per-request delay; every
+    NBP_FAULT_EVERY-th request fails with ``fault_status`` (500, or 429 with Retry-After)."""
     started: list[FakeNbpProcess] = []
 
-    def start(delay: float) -> FakeNbpProcess:
+    def start(delay: float, fault_status: int = 500) -> FakeNbpProcess:
         today = warsaw_today()
         stderr_path = tmp_path / f"fake_nbp_{len(started)}.stderr"
         command = [
@@ -285,6 +286,8 @@ def start_fake_nbp(tmp_path: Path) -> Iterator[Callable[[float], FakeNbpProcess]
             str(delay),
             "--fault-every",
             str(NBP_FAULT_EVERY),
+            "--fault-status",
+            str(fault_status),
             "--seed",
             str(NBP_SEED),
             "--today",
@@ -377,6 +380,22 @@ class VigilProcess:
             interval=0.5,
             diagnostics=self.diagnostics,
         )
+
+    def wait_jobs_idle(self, quiet: float = 1.5, timeout: float = 60.0) -> bool:
+        """Waits until no job is running and no new run started for ``quiet`` seconds (the
+        brain's queue settles 0.25 s after the last event, so 1.5 s of calm means done)."""
+        last: tuple[int, int] | None = None
+        stable_since = time.monotonic()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            jobs = self.get_json("/api/v1/markets/stats/miner", recent=0)["jobs"]
+            state = (sum(j["runs"] for j in jobs), sum(j["running"] for j in jobs))
+            if state != last or state[1]:
+                last, stable_since = state, time.monotonic()
+            elif time.monotonic() - stable_since >= quiet:
+                return True
+            time.sleep(0.2)
+        return False
 
     def terminate(self, timeout: float = STOP_TIMEOUT) -> int:
         """SIGTERM and wait; returns the exit code (fails the test if it hangs)."""

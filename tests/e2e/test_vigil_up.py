@@ -11,6 +11,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from tests.e2e.conftest import (
     Backend,
@@ -20,10 +22,11 @@ from tests.e2e.conftest import (
     VigilProcess,
     wait_for,
 )
+from vigil.markets.models import SignalRow
 
 pytestmark = pytest.mark.e2e
 
-StartNbp = Callable[[float], FakeNbpProcess]
+StartNbp = Callable[..., FakeNbpProcess]
 StartVigil = Callable[[Backend, FakeNbpProcess], VigilProcess]
 
 BACKFILL = "markets.backfill"
@@ -110,6 +113,44 @@ def assert_metrics(vigil: VigilProcess, ok_runs: int) -> None:
     assert float(lines[0].split()[-1]) == ok_runs, lines[0]
 
 
+#: backend -> every stored signal of the uninterrupted run, to compare the killed run with.
+UNINTERRUPTED_SIGNALS: dict[str, list[tuple[Any, ...]]] = {}
+
+
+def stored_signals(backend: Backend) -> list[tuple[Any, ...]]:
+    with Session(backend.engine) as session:
+        rows = session.execute(
+            select(
+                SignalRow.asset_code,
+                SignalRow.as_of,
+                SignalRow.signal,
+                SignalRow.macd,
+                SignalRow.signal_line,
+                SignalRow.histogram,
+            ).order_by(SignalRow.asset_code, SignalRow.as_of)
+        )
+        return [tuple(row) for row in rows]
+
+
+def assert_signals_follow(vigil: VigilProcess, expected: Expected) -> None:
+    """The brain reacted to the ingest events: every USD day after MACD's 33-day warm-up has
+    a signal, up to the last one, and there is an analysis snapshot."""
+    usd_days = sorted(expected.series("USD"))
+
+    def complete() -> dict[str, Any] | None:
+        page: dict[str, Any] = vigil.get_json("/api/v1/markets/signals", code="USD", limit=1)
+        return page if page["total"] == len(usd_days) - 33 else None
+
+    page = wait_for(
+        complete, timeout=60, what="USD signals for every day", diagnostics=vigil.diagnostics
+    )
+    (latest,) = page["items"]
+    assert latest["as_of"] == usd_days[-1].isoformat()
+    assert latest["signal"] in {"BUY", "HOLD", "SELL"}
+    analysis = vigil.get_json("/api/v1/markets/analysis", code="USD")
+    assert analysis["stats"]["to"] == usd_days[-1].isoformat()
+
+
 def stop_cleanly(vigil: VigilProcess) -> list[dict[str, Any]]:
     """SIGTERM: vigil shuts down gracefully. Returns its log records (all JSON)."""
     returncode = vigil.terminate()
@@ -149,6 +190,9 @@ def test_up_backfills_serves_and_stops_cleanly(
     assert stats["rows_written"] == expected.total
     assert_api_serves(vigil, expected)
     assert_metrics(vigil, ok_runs=1)
+    assert_signals_follow(vigil, expected)
+    assert vigil.wait_jobs_idle()
+    UNINTERRUPTED_SIGNALS[backend.name] = stored_signals(backend)
 
     records = stop_cleanly(vigil)
     retries = [r for r in records if r.get("logger", "").endswith("sources.nbp")]
@@ -161,7 +205,7 @@ def test_up_resumes_after_sigkill_mid_backfill(
     start_vigil: StartVigil,
     uninterrupted_rows: dict[str, StoredRows],
 ) -> None:
-    nbp = start_fake_nbp(0.03)
+    nbp = start_fake_nbp(0.03, fault_status=429)  # rate limited now and then
     expected = nbp.expected
 
     # First run: killed once part of the history is stored.
@@ -219,5 +263,10 @@ def test_up_resumes_after_sigkill_mid_backfill(
     stats = backfill_stats(second)
     assert (stats["runs"], stats["ok"], stats["failed"], stats["running"]) == (2, 1, 1, 0)
     assert_metrics(second, ok_runs=1)
+    # The brain, killed too, catches up: the same signals as the uninterrupted run, bit for bit.
+    assert_signals_follow(second, expected)
+    assert second.wait_jobs_idle()
+    if backend.name in UNINTERRUPTED_SIGNALS:
+        assert stored_signals(backend) == UNINTERRUPTED_SIGNALS[backend.name]
 
     stop_cleanly(second)
