@@ -166,6 +166,7 @@ def test_miner_stats_summarise_jobs_log(client: TestClient, db: TransactionalDat
                     status="ok",
                     started_at=start,
                     finished_at=start + timedelta(seconds=2),
+                    duration_seconds=2.0,
                     rows_written=33,
                     parameters={},
                 ),
@@ -174,6 +175,7 @@ def test_miner_stats_summarise_jobs_log(client: TestClient, db: TransactionalDat
                     status="failed",
                     started_at=start + timedelta(hours=1),
                     finished_at=start + timedelta(hours=1, seconds=4),
+                    duration_seconds=4.0,
                     rows_written=0,
                     error="SourceError: NBP still failing",
                     parameters={},
@@ -193,6 +195,7 @@ def test_miner_stats_summarise_jobs_log(client: TestClient, db: TransactionalDat
     assert sync["rows_written"] == 33
     assert sync["avg_duration_seconds"] == 3.0
     assert sync["last_success_at"].startswith("2024-01-01T12:00:02")
+    assert sync["last_started_at"].startswith("2024-01-01T13:00:00")
     (latest,) = body["recent"]
     assert latest["status"] == "failed"
     assert latest["error"].startswith("SourceError")

@@ -18,10 +18,10 @@ from datetime import datetime
 from typing import Any, Literal
 
 from prometheus_client import Counter, Histogram
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, func, select, type_coerce, update
 from sqlalchemy.orm import Session
 
-from vigil.core.db import Database, utcnow
+from vigil.core.db import Database, UTCDateTime, utcnow
 from vigil.core.events import EventBus
 from vigil.core.locks import job_lock
 from vigil.core.models import JobLog
@@ -159,6 +159,7 @@ class JobRunner:
             status="skipped",
             started_at=now,
             finished_at=now,
+            duration_seconds=0.0,
             rows_written=0,
             parameters=params,
             message=message,
@@ -218,6 +219,7 @@ class JobRunner:
                 .values(
                     status=status,
                     finished_at=utcnow(),
+                    duration_seconds=elapsed,
                     rows_written=rows,
                     error=error,
                     message=message or None,
@@ -258,6 +260,7 @@ def close_interrupted_runs(session: Session) -> int:
             continue
         row.status = "failed"
         row.finished_at = utcnow()
+        row.duration_seconds = (row.finished_at - row.started_at).total_seconds()
         row.error = f"interrupted: the process running this job (pid {pid}) ended first"
         closed += 1
     session.flush()
@@ -279,10 +282,14 @@ class JobTypeStats:
 
 
 def job_type_stats(session: Session, prefix: str) -> list[JobTypeStats]:
-    """Per job type whose name starts with ``prefix``: counts by status, rows, durations."""
+    """Per job type whose name starts with ``prefix``: counts by status, rows, durations;
+    one aggregate query whatever the size of the log."""
 
     def count(status: str) -> Any:
         return func.count(case((JobLog.status == status, 1)))
+
+    def utc(expression: Any) -> Any:  # aggregates lose the column type (text on SQLite)
+        return type_coerce(expression, UTCDateTime())
 
     stmt = (
         select(
@@ -293,22 +300,17 @@ def job_type_stats(session: Session, prefix: str) -> list[JobTypeStats]:
             count("failed"),
             count("running"),
             func.coalesce(func.sum(JobLog.rows_written), 0),
+            func.avg(JobLog.duration_seconds),
+            utc(func.max(JobLog.started_at)),
+            utc(func.max(case((JobLog.status == "ok", JobLog.finished_at)))),
         )
         .where(JobLog.job_type.startswith(prefix, autoescape=True))
         .group_by(JobLog.job_type)
         .order_by(JobLog.job_type)
     )
-    out: list[JobTypeStats] = []
-    for job_type, runs, ok, skipped, failed, running, rows in session.execute(stmt):
-        # Durations and "last" times are read as rows so the UTC column type applies
-        # (aggregates over datetimes come back as text on SQLite).
-        times = session.execute(
-            select(JobLog.started_at, JobLog.finished_at, JobLog.status).where(
-                JobLog.job_type == job_type
-            )
-        ).all()
-        durations = [(f - s).total_seconds() for s, f, _ in times if f is not None]
-        successes = [f for _, f, status in times if status == "ok" and f is not None]
+    out = []
+    for row in session.execute(stmt):
+        job_type, runs, ok, skipped, failed, running, rows, avg, last_started, last_ok = row
         out.append(
             JobTypeStats(
                 job_type=job_type,
@@ -318,9 +320,9 @@ def job_type_stats(session: Session, prefix: str) -> list[JobTypeStats]:
                 failed=failed,
                 running=running,
                 rows_written=int(rows),
-                avg_duration_seconds=sum(durations) / len(durations) if durations else None,
-                last_started_at=max(s for s, _, _ in times),
-                last_success_at=max(successes) if successes else None,
+                avg_duration_seconds=float(avg) if avg is not None else None,
+                last_started_at=last_started,
+                last_success_at=last_ok,
             )
         )
     return out

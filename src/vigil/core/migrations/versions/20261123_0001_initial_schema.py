@@ -30,6 +30,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("started_at", UTCDateTime(), nullable=False),
         sa.Column("finished_at", UTCDateTime(), nullable=True),
+        sa.Column("duration_seconds", sa.Float(), nullable=True),
         sa.Column("rows_written", sa.Integer(), nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("message", sa.Text(), nullable=True),
