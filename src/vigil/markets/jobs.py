@@ -189,6 +189,7 @@ JOBS = (
         name="markets.signals.watchdog",
         func=signals_watchdog,
         queue="analytics",
+        run_on_start=True,  # signals missing after an upgrade or a settings change
         schedule="15 * * * *",
         schedule_setting="signals_watchdog_cron",
         description="Catch up on assets whose prices are newer than their signals.",
