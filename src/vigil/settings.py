@@ -26,6 +26,11 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
     log_level: str = "INFO"
     log_format: str = Field("json", pattern="^(json|console)$")
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins allowed to call the API from a browser (JSON list). Empty: only "
+        "the UI's own origin (same-origin requests need no CORS).",
+    )
     run_jobs_on_start: bool = Field(
         True, description="`vigil up` runs each job flagged run_on_start once at start-up."
     )

@@ -297,3 +297,17 @@ def test_openapi_documents_the_defaults(client: TestClient) -> None:
     assert params["limit"]["schema"]["maximum"] == 10000
     assert {"code", "from", "to", "limit", "offset"} <= set(params)
     assert client.get("/docs").status_code == 200
+
+
+def test_cors_allows_only_the_configured_origins(db: TransactionalDatabase) -> None:
+    settings = Settings(cors_origins=["https://dash.example.org"])
+    with TestClient(create_app(Runtime.create(settings, db=db))) as cors_client:
+        allowed = cors_client.get("/health", headers={"Origin": "https://dash.example.org"})
+        assert allowed.headers["access-control-allow-origin"] == "https://dash.example.org"
+        other = cors_client.get("/health", headers={"Origin": "https://evil.example.com"})
+        assert "access-control-allow-origin" not in other.headers
+
+
+def test_no_cors_headers_by_default(client: TestClient) -> None:
+    response = client.get("/health", headers={"Origin": "https://dash.example.org"})
+    assert "access-control-allow-origin" not in response.headers
