@@ -22,6 +22,9 @@ class Settings(BaseSettings):
         "", description="SQLAlchemy URL; empty means sqlite:///<data_dir>/vigil.db."
     )
     redis_url: str = Field("", description="Redis URL; empty means no Redis (in-process bus).")
+    cache_ttl: float = Field(
+        300.0, ge=0, description="Seconds an API answer stays cached (0: no caching)."
+    )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     log_level: str = "INFO"

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from fastapi import Request
 from sqlalchemy.orm import Session
 
+from vigil.core.cache import Cache
 from vigil.core.jobs import JobRegistry
 from vigil.core.runtime import Runtime
 from vigil.settings import Settings
@@ -32,3 +33,7 @@ def settings_dep(request: Request) -> Settings:
 
 def job_registry(request: Request) -> JobRegistry:
     return runtime(request).registry
+
+
+def cache_dep(request: Request) -> Cache:
+    return runtime(request).cache

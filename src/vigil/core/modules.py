@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import APIRouter
 
+from vigil.core.cache import CacheRule
 from vigil.core.events import Handler
 from vigil.core.jobs import JobSpec
 from vigil.core.queue import Trigger
@@ -27,6 +28,7 @@ class Module:
     jobs: tuple[JobSpec, ...] = ()
     event_handlers: tuple[tuple[str, Handler], ...] = ()
     triggers: tuple[Trigger, ...] = ()  # events that enqueue one of the module's jobs
+    cache_rules: tuple[CacheRule, ...] = ()  # events that make cached answers stale
     cli: Callable[[], typer.Typer] | None = None  # built lazily: the API never needs it
     tags: tuple[str, ...] = field(default_factory=tuple)
 

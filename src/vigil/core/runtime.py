@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from vigil.core.cache import Cache, create_cache, wire_invalidation
 from vigil.core.db import Database
 from vigil.core.events import EventBus, InProcessEventBus
 from vigil.core.jobs import JobRegistry, JobRunner, close_interrupted_runs
@@ -25,6 +26,7 @@ class Runtime:
     registry: JobRegistry
     runner: JobRunner
     queue: InProcessJobQueue
+    cache: Cache
     modules: tuple[Module, ...]
 
     @classmethod
@@ -41,9 +43,11 @@ class Runtime:
         runner = JobRunner(db, settings, events, registry)
         queue = InProcessJobQueue(runner, registry)
         runner.enqueue = queue.enqueue
+        cache = create_cache(settings.redis_url)
         for module in modules:
             wire_triggers(events, queue, module.triggers)
-        return cls(settings, db, events, registry, runner, queue, modules)
+            wire_invalidation(events, cache, module.cache_rules)
+        return cls(settings, db, events, registry, runner, queue, cache, modules)
 
     def migrate(self) -> None:
         upgrade_to_head(self.db.engine)

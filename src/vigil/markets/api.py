@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any
 
@@ -9,7 +10,8 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Response
 from sqlalchemy.orm import Session
 
-from vigil.core.deps import db_session, job_registry, settings_dep
+from vigil.core.cache import Cache, cache_key, cached
+from vigil.core.deps import cache_dep, db_session, job_registry, settings_dep
 from vigil.core.jobs import JobRegistry, job_type_stats, recent_runs
 from vigil.core.scheduling import upcoming_runs
 from vigil.markets import service
@@ -33,6 +35,8 @@ router = APIRouter(prefix="/api/v1/markets", tags=["markets"])
 
 MAX_LIMIT = 10_000
 SessionDep = Annotated[Session, Depends(db_session)]
+SettingsDep = Annotated[Settings, Depends(settings_dep)]
+CacheDep = Annotated[Cache, Depends(cache_dep)]
 FromQ = Annotated[date | None, Query(alias="from", description="First date, YYYY-MM-DD.")]
 ToQ = Annotated[date | None, Query(alias="to", description="Last date (inclusive), YYYY-MM-DD.")]
 LimitQ = Annotated[
@@ -67,9 +71,9 @@ def _price_page(
     limit: int,
     offset: int,
     value_field: str,
-) -> Response:
-    """One page of daily prices; the value is named as the seed named it (``rate_mid`` for
-    currencies, ``price`` for gold) and sent as exact decimal text.
+) -> bytes:
+    """One page of daily prices as JSON; the value is named as the seed named it
+    (``rate_mid`` for currencies, ``price`` for gold) and sent as exact decimal text.
 
     The rows arrive from the service as the strings that go on the wire, so the page is
     serialised directly (orjson) instead of being validated again through the response
@@ -79,7 +83,21 @@ def _price_page(
         {"code": c, "effective_date": d, value_field: p, "fetched_at": f, "source": s}
         for c, d, p, f, s in rows
     ]
-    return Response(orjson.dumps(_page(items, total, limit, offset)), media_type="application/json")
+    return orjson.dumps(_page(items, total, limit, offset))
+
+
+def _cached_json(
+    cache: Cache, settings: Settings, key: str, produce: Callable[[], bytes]
+) -> Response:
+    """The answer from the cache, or produced and cached (``X-Cache`` says which). Errors
+    (an unknown code, say) are raised by ``produce`` and never cached."""
+    if settings.cache_ttl <= 0:
+        body, hit = produce(), False
+    else:
+        body, hit = cached(cache, key, settings.cache_ttl, produce)
+    return Response(
+        body, media_type="application/json", headers={"X-Cache": "hit" if hit else "miss"}
+    )
 
 
 @router.get("/sources", response_model=list[SourceOut], summary="Installed price sources")
@@ -108,6 +126,8 @@ def list_currencies(
 @router.get("/rates", response_model=Page[RateOut], summary="Daily mid rates (NBP table A)")
 def list_rates(
     session: SessionDep,
+    cache: CacheDep,
+    settings: SettingsDep,
     code: CodeQ = None,
     start: FromQ = None,
     end: ToQ = None,
@@ -115,24 +135,35 @@ def list_rates(
     offset: OffsetQ = 0,
 ) -> Response:
     service.check_range(start, end)
-    if code is not None:
-        asset_ids = [service.get_asset(session, code, SeriesKind.CURRENCY).id]
-    else:
-        asset_ids = service.asset_ids_of_kind(session, SeriesKind.CURRENCY)
-    return _price_page(session, asset_ids, start, end, limit, offset, value_field="rate_mid")
+
+    def produce() -> bytes:
+        if code is not None:
+            asset_ids = [service.get_asset(session, code, SeriesKind.CURRENCY).id]
+        else:
+            asset_ids = service.asset_ids_of_kind(session, SeriesKind.CURRENCY)
+        return _price_page(session, asset_ids, start, end, limit, offset, "rate_mid")
+
+    key = cache_key("rates", code.upper() if code else "all", start, end, limit, offset)
+    return _cached_json(cache, settings, key, produce)
 
 
 @router.get("/gold", response_model=Page[GoldOut], summary="Gold prices, PLN per gram")
 def list_gold(
     session: SessionDep,
+    cache: CacheDep,
+    settings: SettingsDep,
     start: FromQ = None,
     end: ToQ = None,
     limit: LimitQ = 1000,
     offset: OffsetQ = 0,
 ) -> Response:
     service.check_range(start, end)
-    asset_ids = service.asset_ids_of_kind(session, SeriesKind.GOLD)
-    return _price_page(session, asset_ids, start, end, limit, offset, value_field="price")
+
+    def produce() -> bytes:
+        asset_ids = service.asset_ids_of_kind(session, SeriesKind.GOLD)
+        return _price_page(session, asset_ids, start, end, limit, offset, "price")
+
+    return _cached_json(cache, settings, cache_key("gold", start, end, limit, offset), produce)
 
 
 @router.get("/stats/miner", response_model=MinerStats, summary="Miner jobs: runs, rows, failures")
@@ -173,12 +204,19 @@ AnyCodeQ = Annotated[
 @router.get("/signals", response_model=Page[SignalOut], summary="MACD signals, newest first")
 def list_signals(
     session: SessionDep,
+    cache: CacheDep,
+    settings: SettingsDep,
     code: AnyCodeQ = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size (default 100).")] = 100,
     offset: OffsetQ = 0,
-) -> dict[str, Any]:
-    rows, total = service.signal_rows(session, code, limit, offset)
-    return _page([SignalOut.model_validate(r) for r in rows], total, limit, offset)
+) -> Response:
+    def produce() -> bytes:
+        rows, total = service.signal_rows(session, code, limit, offset)
+        page = _page([SignalOut.model_validate(r) for r in rows], total, limit, offset)
+        return Page[SignalOut].model_validate(page).model_dump_json().encode()
+
+    key = cache_key("signals", code.upper() if code else "all", limit, offset)
+    return _cached_json(cache, settings, key, produce)
 
 
 @router.get("/analysis", response_model=AnalysisOut, summary="Latest analysis snapshot")

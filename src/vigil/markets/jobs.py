@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from vigil.core.cache import CacheRule, cache_key
 from vigil.core.jobs import JobContext, JobResult, JobSpec
 from vigil.core.queue import Trigger
 from vigil.markets import miner
@@ -154,6 +155,22 @@ TRIGGERS = (
         job="markets.signals",
         params=lambda event: {"assets": {event["asset"]: event["from"]}},
     ),
+)
+
+
+def _stale_prices(event: dict[str, Any]) -> list[str]:
+    if event.get("type") == "gold":
+        return [cache_key("gold") + ":"]
+    return [cache_key("rates", event["asset"]) + ":", cache_key("rates", "all") + ":"]
+
+
+def _stale_signals(event: dict[str, Any]) -> list[str]:
+    return [cache_key("signals", event["asset"]) + ":", cache_key("signals", "all") + ":"]
+
+
+CACHE_RULES = (
+    CacheRule(topic="rates.ingested", prefixes=_stale_prices),
+    CacheRule(topic="signals.updated", prefixes=_stale_signals),
 )
 
 JOBS = (

@@ -3,7 +3,7 @@
 from vigil.core.modules import Module
 from vigil.markets import cli
 from vigil.markets.api import router
-from vigil.markets.jobs import JOBS, TRIGGERS
+from vigil.markets.jobs import CACHE_RULES, JOBS, TRIGGERS
 
 module = Module(
     name="markets",
@@ -11,5 +11,6 @@ module = Module(
     router=router,
     jobs=JOBS,
     triggers=TRIGGERS,
+    cache_rules=CACHE_RULES,
     cli=cli.build,
 )
