@@ -74,7 +74,8 @@ TARGETS: list[tuple[Any, str, str]] = [
     (miner, "_store_chunk", "store chunk (session, upsert, commit, events)"),
     (service, "ensure_assets", "  store: ensure_assets"),
     (service, "bulk_upsert", "  store: bulk_upsert"),
-    (bulk, "_bound_columns", "    bulk_upsert: bind processors"),
+    (bulk, "_copy_payload", "    bulk_upsert: COPY text (PostgreSQL)"),
+    (bulk, "_sqlite_rows", "    bulk_upsert: bound rows (SQLite)"),
 ]
 
 
@@ -82,7 +83,8 @@ def _statement_label(query: Any) -> str:
     text = query if isinstance(query, str) else str(getattr(query, "as_string", lambda: query)())
     words = re.sub(r"\s+", " ", text).strip().split(" ")
     head = " ".join(words[:3]).upper()
-    tables = sorted({w for w in words if w in {"prices", "assets", "jobs_log", "_bulk_prices"}})
+    known = {"prices", "assets", "jobs_log", "_bulk_prices", "signals"}
+    tables = sorted({w for w in words if w in known})
     return f"{head[:28]:28} [{','.join(tables)}]"
 
 

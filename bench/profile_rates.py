@@ -1,12 +1,13 @@
 """Where one GET /api/v1/markets/rates?code=USD&limit=10000 spends its time, in-process:
 the whole request through the ASGI app (Starlette's TestClient, no network), then the steps
-of the handler run one by one in this thread (the database query, building the item dicts,
-FastAPI's response-model validation and JSON dump), and optionally a cProfile of those steps
-(the app itself runs the handler in a worker thread, which cProfile would not see).
+of the handler run one by one in this thread (the text-row query, building the item dicts,
+``orjson.dumps`` of the page), and optionally a cProfile of those steps (the app itself runs
+the handler in a worker thread, which cProfile would not see).
 
     .venv/bin/python bench/profile_rates.py [--backend sqlite|postgresql] [--cprofile N]
 
 Loads the full history from the fake NBP server (a subprocess) into a new database first.
+The API's response cache is switched off (``VIGIL_CACHE_TTL=0``): every request is served.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import os
 import pstats
 import statistics
 import sys
@@ -23,14 +25,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import orjson
 from fastapi.testclient import TestClient
-from pydantic import TypeAdapter
 
 from _support import FreshDatabases, fake_nbp_process, postgres_available, warm_up
 from vigil.core.api import create_app
 from vigil.core.runtime import Runtime
-from vigil.markets import api, service
-from vigil.markets.schemas import Page, RateOut
+from vigil.markets import service
 from vigil.markets.sources import SeriesKind
 
 PATH = "/api/v1/markets/rates?code=USD&limit=10000"
@@ -58,37 +59,43 @@ def measure(runtime: Runtime, requests: int, top: int) -> None:
     response = client.get(PATH)
     response.raise_for_status()
     rows = len(response.json()["items"])
-    print(f"{PATH}: {rows} rows, {len(response.content) / 1024:.0f} KiB")
+    cache = response.headers.get("x-cache", "none")
+    print(f"{PATH}: {rows} rows, {len(response.content) / 1024:.0f} KiB (X-Cache: {cache})")
 
-    adapter: TypeAdapter[Page[RateOut]] = TypeAdapter(Page[RateOut])
     with runtime.db.session() as session:
         usd = service.get_asset(session, "USD", SeriesKind.CURRENCY).id
-        page = api.list_rates(session, code="USD", limit=10_000)
-    model = adapter.validate_python(page)
+        text_rows, total = service.price_rows_as_text(session, [usd], None, None, 10_000, 0)
 
     def request() -> None:
-        client.get(PATH).raise_for_status()
+        reply = client.get(PATH)
+        reply.raise_for_status()
+        assert reply.headers.get("x-cache") != "hit", "the response cache answered"
 
     def query() -> None:
         with runtime.db.session() as session:
             service.get_asset(session, "USD", SeriesKind.CURRENCY)
-            service.price_rows(session, [usd], None, None, 10_000, 0)
+            service.price_rows_as_text(session, [usd], None, None, 10_000, 0)
 
-    def handler() -> None:
-        with runtime.db.session() as session:
-            api.list_rates(session, code="USD", limit=10_000)
+    def items() -> list[dict[str, str]]:
+        return [
+            {"code": c, "effective_date": d, "rate_mid": p, "fetched_at": f, "source": s}
+            for c, d, p, f, s in text_rows
+        ]
 
-    def validate() -> None:
-        adapter.validate_python(page)
+    page = {"items": items(), "total": total, "limit": 10_000, "offset": 0, "next_offset": None}
 
     def dump() -> None:
-        adapter.dump_json(model)
+        orjson.dumps(page)
+
+    def handler() -> None:
+        query()
+        orjson.dumps({**page, "items": items()})
 
     print(_line("whole request (ASGI app, in-process)", _timings(request, requests)))
-    print(_line("handler: session + list_rates", _timings(handler, requests)))
-    print(_line("  of which get_asset + price_rows", _timings(query, requests)))
-    print(_line("response model: validate Page[RateOut]", _timings(validate, requests)))
-    print(_line("response model: dump_json", _timings(dump, requests)))
+    print(_line("handler steps in this thread", _timings(handler, requests)))
+    print(_line("  session + get_asset + price_rows_as_text", _timings(query, requests)))
+    print(_line("  item dicts", _timings(items, requests)))
+    print(_line("  orjson.dumps of the page", _timings(dump, requests)))
     client.close()
 
     if top:
@@ -96,14 +103,12 @@ def measure(runtime: Runtime, requests: int, top: int) -> None:
         profiler.enable()
         for _ in range(10):
             handler()
-            validate()
-            dump()
         profiler.disable()
         out = io.StringIO()
         stats = pstats.Stats(profiler, stream=out).strip_dirs()
         stats.sort_stats("tottime").print_stats(top)
         stats.sort_stats("cumulative").print_stats(top)
-        print(f"cProfile of 10 x (handler, validate, dump) on {runtime.db.dialect}:")
+        print(f"cProfile of 10 x the handler steps on {runtime.db.dialect}:")
         print(out.getvalue())
 
 
@@ -117,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         print(why, file=sys.stderr)
         return 1
 
+    os.environ["VIGIL_CACHE_TTL"] = "0"  # measure the serving path, not cache hits
     with fake_nbp_process() as url:
         warm_up(url)
         dbs = FreshDatabases(args.backend, url)

@@ -15,7 +15,10 @@
 #
 # Knobs (environment): WRK_THREADS (2), WRK_CONNECTIONS (4), WRK_DURATION (15s),
 # WRK_SERIAL_DURATION (10s; 0 skips the serial run), WRK_WARMUP (3s),
-# RATES_QUERY (code=USD&limit=10000), API_WORKERS (1: `vigil api --workers N`), VIGIL_BENCH_PG_ADMIN (postgresql://postgres@127.0.0.1:5432).
+# RATES_QUERY (code=USD&limit=10000), API_WORKERS (1: `vigil api --workers N`),
+# RATES_CACHE (off: VIGIL_CACHE_TTL=0, every request reads the database and serialises;
+# on: the API's response cache with its default TTL, so after the first request wrk measures
+# cache hits), VIGIL_BENCH_PG_ADMIN (postgresql://postgres@127.0.0.1:5432).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,6 +31,12 @@ WRK_WARMUP="${WRK_WARMUP:-3s}"
 WRK_SERIAL_DURATION="${WRK_SERIAL_DURATION:-10s}"
 RATES_QUERY="${RATES_QUERY:-code=USD&limit=10000}"
 API_WORKERS="${API_WORKERS:-1}"
+RATES_CACHE="${RATES_CACHE:-off}"
+case "$RATES_CACHE" in
+    off) CACHE_ENV=(VIGIL_CACHE_TTL=0) ;;
+    on) CACHE_ENV=() ;;
+    *) echo "RATES_CACHE must be off or on, not '$RATES_CACHE'" >&2; exit 2 ;;
+esac
 PG_ADMIN="${VIGIL_BENCH_PG_ADMIN:-postgresql://postgres@127.0.0.1:5432}"
 
 WORK="$(mktemp -d -t vigil_bench_rates.XXXXXX)"
@@ -105,11 +114,23 @@ vigil_exec() {
     cd "$WORK"
     exec env VIGIL_DATABASE_URL="$DB_URL" VIGIL_DATA_DIR="$DATA_DIR" \
         VIGIL_NBP_BASE_URL="$NBP_URL" VIGIL_REDIS_URL="" VIGIL_HOST=127.0.0.1 \
-        VIGIL_LOG_LEVEL=WARNING VIGIL_LOG_FORMAT=console COLUMNS=300 "$@"
+        VIGIL_LOG_LEVEL=WARNING VIGIL_LOG_FORMAT=console COLUMNS=300 ${CACHE_ENV[@]+"${CACHE_ENV[@]}"} \
+        "$@"
 }
 
 seconds_since() {
     awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'
+}
+
+# After 2 s, how wrk's connections are spread over the API's processes (with --workers N the
+# kernel hands each new connection to one worker; wrk keeps its connections open).
+connections_per_process() {
+    local port="$1"
+    sleep 2
+    local spread
+    spread="$(ss -Htnp state established "( sport = :$port )" 2>/dev/null \
+        | grep -o 'pid=[0-9]*' | sort | uniq -c | awk '{ printf "%s%s:%s", sep, $2, $1; sep=" " }')"
+    echo "connections per API process (2 s in): ${spread:-unknown}"
 }
 
 # run_wrk LABEL MODE THREADS CONNECTIONS DURATION URL: one measured wrk run and a SUMMARY line.
@@ -117,14 +138,18 @@ run_wrk() {
     local label="$1" mode="$2" threads="$3" connections="$4" duration="$5" url="$6"
     local out="$WORK/wrk-$label-$mode.txt"
     log "$label ($mode): wrk -t$threads -c$connections -d$duration --latency GET $url"
+    connections_per_process "$API_PORT" >"$WORK/spread-$label-$mode.txt" &
+    local spread_pid=$!
     wrk -t"$threads" -c"$connections" -d"$duration" --latency \
         -s "$REPO/bench/wrk_p95.lua" "$url" | tee "$out"
+    wait "$spread_pid" 2>/dev/null || true
+    cat "$WORK/spread-$label-$mode.txt"
     local result p95 verdict
     result="$(sed -n 's/^WRK_RESULT //p' "$out")"
     p95="$(sed -n 's/.*p95_ms=\([0-9.]*\).*/\1/p' <<<"$result")"
     verdict="$(awk -v p="$p95" 'BEGIN { print (p < 50) ? "met" : "MISSED" }')"
-    echo "SUMMARY backend=$label mode=$mode connections=$connections $result" \
-        "target_p95_ms=50 ($verdict)"
+    echo "SUMMARY backend=$label mode=$mode workers=$API_WORKERS cache=$RATES_CACHE" \
+        "connections=$connections $result target_p95_ms=50 ($verdict)"
 }
 
 bench_backend() {
@@ -141,6 +166,7 @@ bench_backend() {
 
     local port
     port="$(free_port)"
+    API_PORT="$port"
     vigil_exec env VIGIL_PORT="$port" "$VIGIL" api --workers "$API_WORKERS" >"$WORK/api-$label.log" 2>&1 &
     API_PID=$!
     local base="http://127.0.0.1:$port"
@@ -153,7 +179,13 @@ bench_backend() {
     echo "vigil api (pid $API_PID) ready at $base"
 
     local url="$base/api/v1/markets/rates?$RATES_QUERY"
-    curl -fsS -o "$WORK/rates.json" "$url"
+    # Two requests: the second says whether answers come from the response cache.
+    local xcache
+    for _ in 1 2; do
+        xcache="$(curl -fsS -D - -o "$WORK/rates.json" "$url" | tr -d '\r' \
+            | sed -n 's/^[Xx]-[Cc]ache: //p')"
+    done
+    echo "response cache: RATES_CACHE=$RATES_CACHE, X-Cache of a repeated request: ${xcache:-none}"
     "$PY" - "$WORK/rates.json" <<'PYEOF'
 import json, os, sys
 page = json.load(open(sys.argv[1], encoding="utf-8"))
@@ -177,6 +209,7 @@ PYEOF
 
 ensure_wrk
 echo "machine: $(nproc) CPUs, load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "vigil api --workers $API_WORKERS, response cache $RATES_CACHE"
 start_fake_nbp
 
 bench_backend sqlite ""

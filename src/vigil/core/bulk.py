@@ -65,7 +65,12 @@ def _sqlite_rows(
     out: list[Sequence[Any]] = []
     for name, values in zip(columns, zip(*rows, strict=True), strict=True):
         processor = _column_processor(conn, table, name)
-        out.append(values if processor is None else list(map(_memoized(processor), values)))
+        if processor is None:
+            out.append(values)
+        elif isinstance(next((v for v in values if v is not None), None), float):
+            out.append(list(map(processor, values)))  # floats rarely repeat: no memo
+        else:
+            out.append(list(map(_memoized(processor), values)))
     return list(zip(*out, strict=True))
 
 

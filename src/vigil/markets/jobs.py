@@ -196,10 +196,10 @@ JOBS = (
         func=signals,
         queue="analytics",
         merge=merge_signal_requests,
-        # Wait for a pause in the events (or at most 5 s): during a backfill, one run covers
-        # many chunks instead of contending with every one of them.
+        # Wait for a pause in the events (or at most 30 s): a full backfill (about 5 s here)
+        # is followed by one run instead of runs contending with every chunk.
         settle_seconds=0.25,
-        max_delay_seconds=5.0,
+        max_delay_seconds=30.0,
         description="MACD signals and analysis for the assets whose prices changed.",
     ),
     JobSpec(

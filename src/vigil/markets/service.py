@@ -285,7 +285,7 @@ def price_rows_as_text(
     fetched_text: dict[datetime | str, str] = {}  # a chunk shares one fetch time
     rows = []
     # Core execution: the ORM's row machinery costs more than the query for 6,000 rows.
-    for code, day, price, fetched, source in session.connection().execute(stmt):
+    for code, day, price, fetched, source in session.connection().execute(stmt).all():
         iso = fetched_text.get(fetched)
         if iso is None:
             iso = fetched_text[fetched] = _iso_utc(fetched)
