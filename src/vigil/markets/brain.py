@@ -21,7 +21,7 @@ from vigil.markets.analytics.macd import MacdParams, MacdState, macd, macd_conti
 from vigil.markets.analytics.signals import Signal, classify
 from vigil.markets.analytics.stats import snapshot
 from vigil.markets.models import AnalysisSnapshot, Asset, Price, SignalRow
-from vigil.markets.service import day_ts
+from vigil.markets.service import asset_span, day_ts
 from vigil.settings import Settings
 
 SIGNALS: Table = SignalRow.__table__  # type: ignore[assignment]
@@ -165,12 +165,10 @@ def refresh_snapshot(
     session: Session, asset: Asset, window_days: int, now: datetime | None = None
 ) -> dict[str, Any] | None:
     """Recomputes the asset's analysis snapshot over the last ``window_days`` days."""
-    last = session.scalar(select(func.max(Price.effective_date)).where(Price.asset_id == asset.id))
-    if last is None:
+    span = asset_span(session, asset.id)
+    if span is None:
         return None
-    if isinstance(last, str):  # an aggregate skips the column type on SQLite
-        last = date.fromisoformat(last)
-    since = last - timedelta(days=window_days - 1)
+    since = span[1] - timedelta(days=window_days - 1)
     dates, values = load_series(session, asset.id, since=since)
     stored = {
         row.as_of: row
@@ -205,14 +203,10 @@ def stale_assets(session: Session, params: MacdParams) -> dict[str, date | None]
     made with other periods): code -> the first date to (re)compute, None for everything."""
     out: dict[str, date | None] = {}
     for asset in session.scalars(select(Asset).order_by(Asset.code)):
-        newest_price = session.scalar(
-            select(Price.effective_date)
-            .where(Price.asset_id == asset.id)
-            .order_by(Price.ts.desc())
-            .limit(1)
-        )
-        if newest_price is None:
+        span = asset_span(session, asset.id)
+        if span is None:
             continue
+        newest_price = span[1]
         newest = session.execute(
             select(
                 SignalRow.as_of,

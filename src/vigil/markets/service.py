@@ -138,25 +138,24 @@ def store_quotes(
 # --- coverage -------------------------------------------------------------------------------
 
 
-def stored_span(session: Session, kind: SeriesKind) -> tuple[date, date] | None:
-    """First and last stored business date over every asset of ``kind`` (None when empty).
-    One min/max per asset keeps each lookup on the (asset_id, ts) primary key."""
-    asset_ids = session.scalars(select(Asset.id).where(Asset.kind == kind.value)).all()
-    firsts: list[datetime] = []
-    lasts: list[datetime] = []
-    for asset_id in asset_ids:
-        first = session.scalar(
-            select(Price.ts).where(Price.asset_id == asset_id).order_by(Price.ts.asc()).limit(1)
-        )
-        last = session.scalar(
-            select(Price.ts).where(Price.asset_id == asset_id).order_by(Price.ts.desc()).limit(1)
-        )
-        if first is not None and last is not None:
-            firsts.append(first)
-            lasts.append(last)
-    if not firsts:
+def asset_span(session: Session, asset_id: int) -> tuple[date, date] | None:
+    """First and last stored day of one asset (None without prices): two lookups on the
+    (asset_id, ts) primary key, whatever the length of the series."""
+    by_asset = select(Price.ts).where(Price.asset_id == asset_id).limit(1)
+    first = session.scalar(by_asset.order_by(Price.ts.asc()))
+    last = session.scalar(by_asset.order_by(Price.ts.desc()))
+    if first is None or last is None:
         return None
-    return min(firsts).date(), max(lasts).date()
+    return first.date(), last.date()
+
+
+def stored_span(session: Session, kind: SeriesKind) -> tuple[date, date] | None:
+    """First and last stored business date over every asset of ``kind`` (None when empty)."""
+    asset_ids = session.scalars(select(Asset.id).where(Asset.kind == kind.value)).all()
+    spans = [span for asset_id in asset_ids if (span := asset_span(session, asset_id))]
+    if not spans:
+        return None
+    return min(first for first, _ in spans), max(last for _, last in spans)
 
 
 def missing_ranges(
@@ -208,18 +207,7 @@ def list_assets(
     assets = session.scalars(stmt.order_by(Asset.code).limit(limit).offset(offset)).all()
     items = []
     for asset in assets:
-        first = session.scalar(
-            select(Price.effective_date)
-            .where(Price.asset_id == asset.id)
-            .order_by(Price.ts.asc())
-            .limit(1)
-        )
-        last = session.scalar(
-            select(Price.effective_date)
-            .where(Price.asset_id == asset.id)
-            .order_by(Price.ts.desc())
-            .limit(1)
-        )
+        first, last = asset_span(session, asset.id) or (None, None)
         items.append(
             {
                 "code": asset.code,
