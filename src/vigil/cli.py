@@ -5,15 +5,14 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
 
 from vigil.core.api import create_app
-from vigil.core.logging import configure_logging
 from vigil.core.modules import load_modules
-from vigil.core.runtime import Runtime
+from vigil.core.runtime import Runtime, boot
 from vigil.core.scheduling import Scheduler
 from vigil.settings import get_settings
 
@@ -28,29 +27,22 @@ HostOpt = Annotated[str | None, typer.Option(help="Listen address (default VIGIL
 PortOpt = Annotated[int | None, typer.Option(help="Listen port (default VIGIL_PORT).")]
 
 
-def _serve(with_scheduler: bool, host: str | None, port: int | None) -> None:
+def _uvicorn(app_or_factory: Any, host: str | None, port: int | None, **options: Any) -> None:
     settings = get_settings()
-    configure_logging(settings.log_level, settings.log_format)
-    runtime = Runtime.create(settings)
-    runtime.migrate()
+    host, port = host or settings.host, port or settings.port
+    log.info("Vigil serving on http://%s:%d", host, port)
+    # Our logging config stays in charge; access lines come from our middleware.
+    uvicorn.run(app_or_factory, host=host, port=port, log_config=None, access_log=False, **options)
+
+
+def _serve(with_scheduler: bool, host: str | None, port: int | None) -> None:
+    runtime = boot()
     scheduler = None
     if with_scheduler:
         runtime.close_interrupted_runs()
-        scheduler = Scheduler(runtime.runner, settings)
-    api = create_app(runtime, scheduler)
-    log.info(
-        "Vigil serving on http://%s:%d (database: %s)",
-        host or settings.host,
-        port or settings.port,
-        runtime.db.dialect,
-    )
-    uvicorn.run(
-        api,
-        host=host or settings.host,
-        port=port or settings.port,
-        log_config=None,
-        access_log=False,
-    )
+        scheduler = Scheduler(runtime.runner, runtime.settings)
+    log.info("database: %s", runtime.db.dialect)
+    _uvicorn(create_app(runtime, scheduler), host, port)
 
 
 @app.command()
@@ -71,30 +63,15 @@ def api(
     if workers == 1:
         _serve(False, host, port)
         return
-    settings = get_settings()
-    configure_logging(settings.log_level, settings.log_format)
-    runtime = Runtime.create(settings)
-    runtime.migrate()
-    runtime.close()
+    boot().close()  # migrate once, here, not in every worker
     # Each worker process builds its own app (and database pool) from the settings.
-    uvicorn.run(
-        "vigil.core.api:create_app_from_settings",
-        factory=True,
-        workers=workers,
-        host=host or settings.host,
-        port=port or settings.port,
-        log_config=None,
-        access_log=False,
-    )
+    _uvicorn("vigil.core.api:create_app_from_settings", host, port, factory=True, workers=workers)
 
 
 @app.command()
 def migrate() -> None:
     """Bring the database schema to the newest migration."""
-    settings = get_settings()
-    configure_logging(settings.log_level, "console")
-    runtime = Runtime.create(settings)
-    runtime.migrate()
+    runtime = boot(log_format="console")
     typer.echo(f"database migrated to head ({runtime.db.dialect})")
     runtime.close()
 
@@ -102,10 +79,8 @@ def migrate() -> None:
 @app.command()
 def scheduler() -> None:
     """The clock alone: runs scheduled jobs in this process (no API)."""
-    settings = get_settings()
-    configure_logging(settings.log_level, settings.log_format)
-    runtime = Runtime.create(settings)
-    runtime.migrate()
+    runtime = boot()
+    settings = runtime.settings
     runtime.close_interrupted_runs()
     clock = Scheduler(runtime.runner, settings)
     stop = threading.Event()

@@ -16,16 +16,11 @@ from vigil import __version__
 from vigil.core.logging import configure_logging
 from vigil.core.metrics import RequestContextMiddleware, metrics_endpoint
 from vigil.core.migrate import current_revision, head_revision
+from vigil.core.modules import module_prefix
 from vigil.core.problems import install_problem_handlers, problem_response
 from vigil.core.runtime import Runtime
 from vigil.core.scheduling import Scheduler
 from vigil.settings import get_settings
-
-API_PREFIX = "/api/v1"
-
-
-def module_prefix(name: str) -> str:
-    return f"{API_PREFIX}/{name}"
 
 
 def create_app(runtime: Runtime, scheduler: Scheduler | None = None) -> FastAPI:

@@ -20,6 +20,14 @@ if TYPE_CHECKING:
     import typer
 
 
+API_PREFIX = "/api/v1"
+
+
+def module_prefix(name: str) -> str:
+    """Where a module's routes live: ``/api/v1/<module>``."""
+    return f"{API_PREFIX}/{name}"
+
+
 @dataclass(frozen=True)
 class Module:
     name: str  # URL prefix (/api/v1/<name>) and CLI group (`vigil <name> …`)

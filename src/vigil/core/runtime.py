@@ -10,6 +10,7 @@ from vigil.core.cache import Cache, create_cache, wire_invalidation
 from vigil.core.db import Database
 from vigil.core.events import EventBus, InProcessEventBus
 from vigil.core.jobs import JobRegistry, JobRunner, close_interrupted_runs
+from vigil.core.logging import configure_logging
 from vigil.core.migrate import upgrade_to_head
 from vigil.core.modules import Module, load_modules
 from vigil.core.queue import InProcessJobQueue, wire_triggers
@@ -62,3 +63,13 @@ class Runtime:
     def close(self) -> None:
         self.queue.stop()
         self.db.dispose()
+
+
+def boot(log_format: str | None = None) -> Runtime:
+    """What every process role does first: logging from the settings (``log_format``
+    overrides, e.g. plain lines for CLI commands), the runtime, and the schema at head."""
+    settings = get_settings()
+    configure_logging(settings.log_level, log_format or settings.log_format)
+    runtime = Runtime.create(settings)
+    runtime.migrate()
+    return runtime

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from vigil.core.cache import Cache, cache_key, cached
 from vigil.core.deps import cache_dep, db_session, job_registry, settings_dep
 from vigil.core.jobs import JobRegistry, job_type_stats, recent_runs
+from vigil.core.modules import module_prefix
 from vigil.core.scheduling import upcoming_runs
 from vigil.markets import service
 from vigil.markets.schemas import (
@@ -31,7 +32,7 @@ from vigil.markets.schemas import (
 from vigil.markets.sources import SOURCES, SeriesKind
 from vigil.settings import Settings
 
-router = APIRouter(prefix="/api/v1/markets", tags=["markets"])
+router = APIRouter(prefix=module_prefix("markets"), tags=["markets"])
 
 MAX_LIMIT = 10_000
 SessionDep = Annotated[Session, Depends(db_session)]

@@ -10,9 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as RichProgress
 
-from vigil.core.logging import configure_logging
-from vigil.core.runtime import Runtime
-from vigil.settings import get_settings
+from vigil.core.runtime import boot
 
 console = Console(stderr=True)
 
@@ -44,10 +42,7 @@ class BarProgress:
 
 
 def _run(name: str, params: dict[str, str]) -> None:
-    settings = get_settings()
-    configure_logging(settings.log_level, "console")
-    runtime = Runtime.create(settings)
-    runtime.migrate()
+    runtime = boot(log_format="console")
     run = runtime.runner.run(name, params, progress=BarProgress())
     if runtime.queue.pending():  # follow-up work the run triggered (signals for new prices)
         with console.status("computing signals for the new prices"):
