@@ -11,9 +11,12 @@ import typer
 import uvicorn
 
 from vigil.core.api import create_app
+from vigil.core.jobs import worker_id
+from vigil.core.leader import LeaderLock
 from vigil.core.modules import load_modules
-from vigil.core.runtime import Runtime, boot
+from vigil.core.runtime import Runtime, boot, job_queues
 from vigil.core.scheduling import Scheduler
+from vigil.core.worker import run_worker
 from vigil.settings import get_settings
 
 app = typer.Typer(
@@ -36,13 +39,20 @@ def _uvicorn(app_or_factory: Any, host: str | None, port: int | None, **options:
 
 
 def _serve(with_scheduler: bool, host: str | None, port: int | None) -> None:
-    runtime = boot()
+    runtime = boot(role="embedded" if with_scheduler else "api")
     scheduler = None
     if with_scheduler:
         runtime.close_interrupted_runs()
         scheduler = Scheduler(runtime.runner, runtime.settings)
     log.info("database: %s", runtime.db.dialect)
     _uvicorn(create_app(runtime, scheduler), host, port)
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
 
 
 @app.command()
@@ -78,19 +88,67 @@ def migrate() -> None:
 
 @app.command()
 def scheduler() -> None:
-    """The clock alone: runs scheduled jobs in this process (no API)."""
-    runtime = boot()
+    """The clock: with a broker (VIGIL_REDIS_URL or VIGIL_BROKER_URL) it sends due jobs to the
+    workers, and only one scheduler, holding a lock in Redis, is active; without one it runs
+    them in this process."""
+    runtime = boot(role="scheduler")
     settings = runtime.settings
-    runtime.close_interrupted_runs()
-    clock = Scheduler(runtime.runner, settings)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    runtime.queue.start()
+    if runtime.distributed:
+        leader = LeaderLock(
+            settings.effective_broker_url
+            if settings.effective_broker_url.startswith(("redis://", "rediss://"))
+            else settings.redis_url,
+            identity=worker_id(),
+            ttl_seconds=settings.scheduler_lock_ttl,
+        )
+        clock = Scheduler(
+            runtime.runner,
+            settings,
+            submit=lambda name: runtime.dispatch.enqueue(name, {}),
+            leader=leader,
+        )
+    else:
+        runtime.close_interrupted_runs()
+        runtime.queue.start()
+        clock = Scheduler(runtime.runner, settings)
     clock.start(run_on_start=settings.run_jobs_on_start)
-    stop.wait()
+    _wait_for_signal()
     clock.shutdown(wait=True)
     runtime.close()
+
+
+@app.command()
+def worker(
+    queues: Annotated[
+        str | None,
+        typer.Option("-Q", "--queues", help="Comma-separated queues (default: all of them)."),
+    ] = None,
+    concurrency: Annotated[
+        int, typer.Option("-c", "--concurrency", min=1, max=64, help="Jobs run at once.")
+    ] = 2,
+) -> None:
+    """Runs the jobs that the scheduler, the API and events send (Celery; needs a broker)."""
+    if not get_settings().effective_broker_url:
+        typer.echo("vigil worker needs a broker: set VIGIL_REDIS_URL (or _BROKER_URL).", err=True)
+        raise typer.Exit(2)
+    wanted = frozenset(q.strip() for q in queues.split(",") if q.strip()) if queues else None
+    runtime = boot(role="worker", queues=wanted)
+    known = job_queues(runtime.registry)
+    chosen = sorted(wanted or known)
+    if unknown := set(chosen) - known:
+        typer.echo(
+            f"unknown queue(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}",
+            err=True,
+        )
+        raise typer.Exit(2)
+    runtime.close_interrupted_runs()
+    runtime.start_listening()  # events that trigger jobs of these queues
+    runtime.queue.start()
+    try:
+        code = run_worker(runtime, chosen, concurrency)
+    finally:
+        runtime.close()
+    raise typer.Exit(code)
 
 
 @app.command("jobs")
@@ -99,7 +157,7 @@ def jobs_list() -> None:
     runtime = Runtime.create()
     for spec in runtime.registry:
         cron = spec.cron(runtime.settings) or "on demand"
-        typer.echo(f"{spec.name:24} {cron:16} {spec.description}")
+        typer.echo(f"{spec.name:26} {spec.queue:10} {cron:16} {spec.description}")
 
 
 for _module in load_modules():

@@ -456,12 +456,21 @@ def vigil_command() -> list[str]:
     return [sys.executable, "-c", "from vigil.cli import main; main()"]
 
 
+StartVigil = Callable[..., VigilProcess]
+
+
 @pytest.fixture
-def start_vigil(tmp_path: Path) -> Iterator[Callable[[Backend, FakeNbpProcess], VigilProcess]]:
-    """Starts ``vigil up`` (a new port and log files each time) against a database and NBP."""
+def start_vigil(tmp_path: Path) -> Iterator[StartVigil]:
+    """Starts ``vigil up`` (or another role: ``args``) with a new port and log files each time,
+    against a database and NBP; ``env`` adds or overrides settings."""
     started: list[VigilProcess] = []
 
-    def start(backend: Backend, nbp: FakeNbpProcess) -> VigilProcess:
+    def start(
+        backend: Backend,
+        nbp: FakeNbpProcess,
+        args: tuple[str, ...] = ("up",),
+        env: dict[str, str] | None = None,
+    ) -> VigilProcess:
         run = len(started)
         workdir = tmp_path / "vigil_cwd"  # no .env here: only our environment counts
         workdir.mkdir(exist_ok=True)
@@ -470,9 +479,9 @@ def start_vigil(tmp_path: Path) -> Iterator[Callable[[Backend, FakeNbpProcess], 
         stderr_path = tmp_path / f"vigil_{run}.stderr"
         with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
             proc = subprocess.Popen(
-                [*vigil_command(), "up"],
+                [*vigil_command(), *args],
                 cwd=workdir,
-                env=vigil_env(backend, nbp, port, tmp_path / "data"),
+                env=vigil_env(backend, nbp, port, tmp_path / "data") | (env or {}),
                 stdout=stdout,
                 stderr=stderr,
                 stdin=subprocess.DEVNULL,

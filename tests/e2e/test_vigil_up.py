@@ -18,6 +18,7 @@ from tests.e2e.conftest import (
     Backend,
     Expected,
     FakeNbpProcess,
+    StartVigil,
     StoredRows,
     VigilProcess,
     wait_for,
@@ -27,7 +28,7 @@ from vigil.markets.models import SignalRow
 pytestmark = pytest.mark.e2e
 
 StartNbp = Callable[..., FakeNbpProcess]
-StartVigil = Callable[[Backend, FakeNbpProcess], VigilProcess]
+
 
 BACKFILL = "markets.backfill"
 BACKFILL_TIMEOUT = 120.0

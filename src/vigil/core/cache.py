@@ -16,7 +16,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, cast
 
 import redis
 from prometheus_client import Counter
@@ -177,7 +177,7 @@ class RedisCache:
         try:
             self._client.incr(EPOCH_KEY)
             keys = list(self._client.scan_iter(match=f"{prefix}*", count=500))
-            deleted = int(self._client.unlink(*keys)) if keys else 0
+            deleted = int(cast(int, self._client.unlink(*keys))) if keys else 0
         except redis.RedisError as exc:
             self._failed("delete", exc)
             return 0
@@ -186,7 +186,7 @@ class RedisCache:
 
     def epoch(self) -> int | None:
         try:
-            value = self._client.get(EPOCH_KEY)
+            value = cast(bytes | None, self._client.get(EPOCH_KEY))
         except redis.RedisError as exc:
             self._failed("epoch", exc)
             return None

@@ -4,7 +4,9 @@ The embedded mode runs them on one background thread of this process. Pending ru
 whose spec has ``merge`` are coalesced, and a job with ``settle_seconds`` waits for a quiet
 moment before it starts: the thousands of events of a backfill become a few runs that each
 cover everything asked so far, instead of runs that fight the backfill for the database.
-A Celery-backed queue with the same interface takes over in the distributed mode.
+In the distributed mode, :class:`RoutedJobQueue` sends jobs of other queues to Celery
+(``core.worker``); a worker keeps the jobs of its own queues that events trigger here, so they
+coalesce the same way.
 """
 
 from __future__ import annotations
@@ -42,7 +44,33 @@ def wire_triggers(events: EventBus, queue: JobQueue, triggers: tuple[Trigger, ..
         def enqueue(_topic: str, payload: Payload, t: Trigger = trigger) -> None:
             queue.enqueue(t.job, t.params(payload))
 
-        events.subscribe(trigger.topic, enqueue)
+        # One process of those that run the job reacts to each event, not all of them.
+        events.subscribe(trigger.topic, enqueue, group=f"trigger:{trigger.job}")
+
+
+class RoutedJobQueue:
+    """Sends each job where it runs: jobs of the queues this process serves (``local_queues``,
+    None = all of them) to its in-process queue, the others to the broker (``remote``)."""
+
+    def __init__(
+        self,
+        registry: JobRegistry,
+        local: JobQueue,
+        remote: JobQueue | None,
+        local_queues: frozenset[str] | None,
+    ) -> None:
+        self._registry = registry
+        self._local, self._remote = local, remote
+        self.local_queues = local_queues
+
+    def runs_here(self, name: str) -> bool:
+        if self._remote is None or self.local_queues is None:
+            return True
+        return self._registry.get(name).queue in self.local_queues
+
+    def enqueue(self, name: str, params: dict[str, Any]) -> None:
+        target = self._local if self.runs_here(name) or self._remote is None else self._remote
+        target.enqueue(name, params)
 
 
 @dataclass

@@ -1,10 +1,11 @@
 """The clock: runs registered jobs on their cron schedules (APScheduler, UTC) inside the
-process. ``vigil up`` and ``vigil scheduler`` use it; ``upcoming_runs`` serves the API even
-where no scheduler runs in that process."""
+process, or sends them to the workers. ``vigil up`` and ``vigil scheduler`` use it;
+``upcoming_runs`` serves the API even where no scheduler runs in that process."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -12,6 +13,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from vigil.core.jobs import JobRegistry, JobRunner
+from vigil.core.leader import LeaderLock
 from vigil.core.progress import LogProgress
 from vigil.settings import Settings
 
@@ -62,22 +64,46 @@ def upcoming_runs(
 
 class Scheduler:
     """Adds every scheduled job to an APScheduler background scheduler. One instance of a
-    job at a time (the runner's lock also guards across processes); missed runs coalesce."""
+    job at a time (the runner's lock also guards across processes); missed runs coalesce.
 
-    def __init__(self, runner: JobRunner, settings: Settings) -> None:
+    Embedded, a due job runs in the scheduler's thread. Distributed, ``submit`` sends it to
+    the workers instead, and ``leader`` gates every tick: only the active scheduler submits.
+    """
+
+    def __init__(
+        self,
+        runner: JobRunner,
+        settings: Settings,
+        submit: Callable[[str], None] | None = None,
+        leader: LeaderLock | None = None,
+    ) -> None:
         self.runner = runner
         self.settings = settings
+        self._submit = submit or self._run
+        self._leader = leader
         self._scheduler = BackgroundScheduler(timezone=UTC)
 
     def _run(self, name: str) -> None:
         self.runner.run(name, progress=LogProgress(logging.getLogger(f"vigil.jobs.{name}")))
 
+    def _fire(self, name: str) -> None:
+        if self._leader is not None and not self._leader.is_leader:
+            log.debug("standby scheduler: %s left to the active one", name)
+            return
+        try:
+            self._submit(name)
+        except Exception:  # the next tick tries again; the clock must keep going
+            log.exception("could not start scheduled job %s", name, extra={"job": name})
+
     def start(self, run_on_start: bool = True) -> None:
+        if self._leader is not None:
+            self._leader.try_acquire()  # decided before the start-up jobs fire
+            self._leader.start()
         for spec in self.runner.registry:
             cron = spec.cron(self.settings)
             if cron:
                 self._scheduler.add_job(
-                    self._run,
+                    self._fire,
                     cron_trigger(cron),
                     args=[spec.name],
                     id=spec.name,
@@ -88,7 +114,7 @@ class Scheduler:
                 log.info("scheduled %s at '%s' (UTC)", spec.name, cron)
             if run_on_start and spec.run_on_start:
                 self._scheduler.add_job(
-                    self._run,
+                    self._fire,
                     "date",
                     args=[spec.name],
                     id=f"{spec.name}:start",
@@ -99,3 +125,5 @@ class Scheduler:
     def shutdown(self, wait: bool = False) -> None:
         if self._scheduler.running:
             self._scheduler.shutdown(wait=wait)
+        if self._leader is not None:
+            self._leader.release()

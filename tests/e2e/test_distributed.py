@@ -1,0 +1,154 @@
+"""The distributed roles as real processes against the real PostgreSQL and a private Redis:
+``vigil api``, two ``vigil scheduler`` (one active, one on standby) and ``vigil worker``.
+
+The database starts with history up to a past date and the API has cached its answers. The
+active scheduler sends the start-up backfill to the worker's ``ingest`` queue; the worker
+loads the rest of the history, its ingest events travel over Redis to the ``analytics``
+listener, which computes the signals; ``signals.updated`` and ``rates.ingested`` reach the API
+process, which drops its cached answers, so it serves the new data at once (the cache TTL is
+five minutes)."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from tests.e2e.conftest import (
+    Backend,
+    FakeNbpProcess,
+    StartVigil,
+    _postgres_database,
+    free_port,
+    vigil_command,
+    vigil_env,
+    wait_for,
+)
+from tests.integration.test_cache import PrivateRedis
+from vigil.core.models import JobLog
+from vigil.markets.models import SignalRow
+
+pytestmark = pytest.mark.e2e
+
+HISTORY_START = "2023-01-02"  # a short history keeps the test quick; the path is the same
+SEEDED_UNTIL = date(2024, 6, 28)
+
+
+@pytest.fixture
+def postgres() -> Iterator[Backend]:
+    with _postgres_database() as backend:
+        yield backend
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[PrivateRedis]:
+    server = PrivateRedis(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+def newest_signal(backend: Backend, code: str) -> date | None:
+    with Session(backend.engine) as session:
+        return session.scalar(select(func.max(SignalRow.as_of)).where(SignalRow.asset_code == code))
+
+
+def runs(backend: Backend, job_type: str) -> list[JobLog]:
+    with Session(backend.engine) as session:
+        return list(session.scalars(select(JobLog).where(JobLog.job_type == job_type)))
+
+
+def test_a_backfill_in_the_worker_reaches_the_api_through_redis(
+    postgres: Backend,
+    redis_server: PrivateRedis,
+    start_fake_nbp: Any,
+    start_vigil: StartVigil,
+    tmp_path: Path,
+) -> None:
+    nbp: FakeNbpProcess = start_fake_nbp(delay=0.0)
+    history = {"VIGIL_NBP_CURRENCY_START": HISTORY_START, "VIGIL_NBP_GOLD_START": HISTORY_START}
+    usd_days = sorted(d for d in nbp.expected.series("USD") if d >= date(2023, 1, 2))
+
+    # The past: loaded by a CLI backfill without Redis (it computes its signals itself).
+    seed_env = vigil_env(postgres, nbp, free_port(), tmp_path / "data") | history
+    seeded = subprocess.run(
+        [*vigil_command(), "markets", "backfill", "--to", SEEDED_UNTIL.isoformat()],
+        env=seed_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert seeded.returncode == 0, seeded.stdout + seeded.stderr
+    assert newest_signal(postgres, "USD") == max(d for d in usd_days if d <= SEEDED_UNTIL)
+
+    distributed = history | {"VIGIL_REDIS_URL": redis_server.url, "VIGIL_CACHE_TTL": "300"}
+    api = start_vigil(postgres, nbp, ("api",), distributed)
+    api.wait_ready()
+
+    def cached_twice(path: str, **params: Any) -> dict[str, Any]:
+        first = api.client.get(path, params=params)
+        again = api.client.get(path, params=params)
+        assert (first.status_code, again.status_code) == (200, 200), first.text
+        assert again.headers["x-cache"] == "hit", f"{path} was not cached"
+        body: dict[str, Any] = again.json()
+        return body
+
+    before_rates = cached_twice("/api/v1/markets/rates", code="USD", limit=10_000)
+    before_signals = cached_twice("/api/v1/markets/signals", code="USD", limit=1)
+    assert before_rates["total"] == sum(d <= SEEDED_UNTIL for d in usd_days)
+    assert before_signals["items"][0]["as_of"] <= SEEDED_UNTIL.isoformat()
+
+    worker = start_vigil(postgres, nbp, ("worker", "-Q", "ingest,analytics"), distributed)
+    schedulers = [start_vigil(postgres, nbp, ("scheduler",), distributed) for _ in range(2)]
+
+    def caught_up() -> bool | None:
+        for process in (api, worker, *schedulers):
+            process.ensure_alive()
+        return True if newest_signal(postgres, "USD") == usd_days[-1] else None
+
+    wait_for(
+        caught_up,
+        timeout=120,
+        what="the worker to backfill and signal the rest of the USD history",
+        interval=0.5,
+        diagnostics=lambda: "\n".join(p.diagnostics() for p in (worker, *schedulers)),
+    )
+
+    # Only the active scheduler sent the start-up backfill; the worker ran it.
+    backfills = runs(postgres, "markets.backfill")
+    assert len(backfills) == 2, [(r.worker, r.status) for r in backfills]  # seed + worker
+    assert backfills[-1].status == "ok"
+    assert backfills[-1].worker.endswith(f":{worker.pid}")
+    signal_runs = [r for r in runs(postgres, "markets.signals") if r.worker.endswith(f":{worker.pid}")]
+    assert signal_runs, "the worker's analytics listener computed no signals"
+
+    # The API process heard the events over Redis: the old answers are gone from the cache.
+    def fresh(path: str, **params: Any) -> dict[str, Any] | None:
+        response = api.client.get(path, params=params)
+        assert response.status_code == 200, response.text
+        return response.json() if response.headers["x-cache"] == "miss" else None
+
+    rates = wait_for(
+        lambda: fresh("/api/v1/markets/rates", code="USD", limit=10_000),
+        timeout=10,
+        what="the API to drop its cached USD rates",
+    )
+    assert rates["total"] == len(usd_days)
+    assert rates["items"][-1]["effective_date"] == usd_days[-1].isoformat()
+    signals = api.get_json("/api/v1/markets/signals", code="USD", limit=1)
+    assert signals["items"][0]["as_of"] == usd_days[-1].isoformat()
+    assert usd_days[-1] - SEEDED_UNTIL > timedelta(days=30)  # the test did move time on
+
+    # Clean shutdowns: the worker finishes, the standby and active schedulers let go.
+    codes = [process.terminate() for process in (*schedulers, worker)]
+    assert codes == [0, 0, 0], "\n".join(p.diagnostics() for p in (*schedulers, worker))
+    api.terminate()
