@@ -18,7 +18,8 @@
 # RATES_QUERY (code=USD&limit=10000), API_WORKERS (1: `vigil api --workers N`),
 # RATES_CACHE (off: VIGIL_CACHE_TTL=0, every request reads the database and serialises;
 # on: the API's response cache with its default TTL, so after the first request wrk measures
-# cache hits), VIGIL_BENCH_PG_ADMIN (postgresql://postgres@127.0.0.1:5432).
+# cache hits), VIGIL_BENCH_PG_ADMIN (postgresql://postgres@127.0.0.1:5432). Rate limiting is
+# off (VIGIL_RATE_LIMIT=""): wrk's one address would be refused after the default 600 a minute.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -113,7 +114,7 @@ start_fake_nbp() {
 vigil_exec() {
     cd "$WORK"
     exec env VIGIL_DATABASE_URL="$DB_URL" VIGIL_DATA_DIR="$DATA_DIR" \
-        VIGIL_NBP_BASE_URL="$NBP_URL" VIGIL_REDIS_URL="" VIGIL_HOST=127.0.0.1 \
+        VIGIL_NBP_BASE_URL="$NBP_URL" VIGIL_REDIS_URL="" VIGIL_RATE_LIMIT="" VIGIL_HOST=127.0.0.1 \
         VIGIL_LOG_LEVEL=WARNING VIGIL_LOG_FORMAT=console COLUMNS=300 ${CACHE_ENV[@]+"${CACHE_ENV[@]}"} \
         "$@"
 }

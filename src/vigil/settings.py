@@ -7,6 +7,7 @@ from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
+from limits import parse_many
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -37,6 +38,32 @@ class Settings(BaseSettings):
     run_jobs_on_start: bool = Field(
         True, description="`vigil up` runs each job flagged run_on_start once at start-up."
     )
+
+    # --- rate limiting ------------------------------------------------------------------------
+    rate_limit: str = Field(
+        "600/minute",
+        description="API requests allowed per client address, as a `limits` rate string: "
+        "'100/minute', or several that all apply, '10/second;600/hour'. Empty: no limit.",
+    )
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _valid_rate_limit(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            return value
+        try:
+            items = parse_many(value)
+        except ValueError:
+            raise ValueError(
+                f"VIGIL_RATE_LIMIT {value!r} is not a rate limit: write e.g. '100/minute' or "
+                "'10/second;600/hour' (empty turns rate limiting off)"
+            ) from None
+        if any(item.amount < 1 for item in items):
+            raise ValueError(
+                f"VIGIL_RATE_LIMIT {value!r}: every limit must allow 1 request or more"
+            )
+        return value
 
     # --- markets: NBP source ------------------------------------------------------------------
     nbp_base_url: str = "https://api.nbp.pl/api"

@@ -4,26 +4,19 @@ start and kill), invalidation by events, and serving from the database while Red
 from __future__ import annotations
 
 import logging
-import shutil
-import socket
-import subprocess
 import time
-from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 
-from tests.conftest import TransactionalDatabase, service_unavailable
-from vigil.core.api import create_app
+from tests.conftest import TransactionalDatabase
+from tests.support.app import api
+from tests.support.redis_server import PrivateRedis
 from vigil.core.cache import MemoryCache, RedisCache, cache_key, cached
-from vigil.core.runtime import Runtime
 from vigil.markets import service
 from vigil.markets.sources.base import Quote, SeriesKind
-from vigil.settings import Settings
 
 DAYS = [date(2024, 1, 1) + timedelta(days=i) for i in range(10)]
 
@@ -80,11 +73,6 @@ def seed(db: TransactionalDatabase) -> None:
         service.store_quotes(
             session, [Quote("XAU", "gold", d, Decimal("250")) for d in DAYS], SeriesKind.GOLD, "nbp"
         )
-
-
-def api(db: TransactionalDatabase, **settings: object) -> tuple[TestClient, Runtime]:
-    runtime = Runtime.create(Settings(**settings), db=db)  # type: ignore[arg-type]
-    return TestClient(create_app(runtime)), runtime
 
 
 def test_answers_are_cached_until_new_data_arrives(db: TransactionalDatabase) -> None:
@@ -151,69 +139,6 @@ def test_hits_and_misses_are_metrics(db: TransactionalDatabase) -> None:
 
 
 # --- a real Redis that goes away --------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class PrivateRedis:
-    def __init__(self, tmp: Path) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            service_unavailable("redis-server is not installed")
-        self.binary = str(binary)
-        self.port = free_port()
-        self.tmp = tmp
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                self.binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.tmp),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.05)
-        pytest.fail("private redis-server did not start")
-
-    def kill(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(10)
-            self.proc = None
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    server = PrivateRedis(tmp_path)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.kill()
 
 
 def test_redis_cache_survives_an_outage(

@@ -18,6 +18,7 @@ from vigil.core.metrics import RequestContextMiddleware, metrics_endpoint
 from vigil.core.migrate import current_revision, head_revision
 from vigil.core.modules import module_prefix
 from vigil.core.problems import install_problem_handlers, problem_response
+from vigil.core.ratelimit import RateLimiter, RateLimitMiddleware
 from vigil.core.runtime import Runtime
 from vigil.core.scheduling import Scheduler
 from vigil.settings import get_settings
@@ -44,6 +45,11 @@ def create_app(runtime: Runtime, scheduler: Scheduler | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    if runtime.settings.rate_limit:
+        # Added first, so it runs inside CORS and the request context: a 429 still carries
+        # CORS headers and a request id, and is counted and logged like any answer.
+        limiter = RateLimiter(runtime.settings.rate_limit, runtime.settings.redis_url)
+        app.add_middleware(RateLimitMiddleware, limiter=limiter)
     if runtime.settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -1,0 +1,1 @@
+"""Helpers shared by several test files: app factories and real services the tests start."""
