@@ -94,13 +94,13 @@ def scheduler() -> None:
     runtime = boot(role="scheduler")
     settings = runtime.settings
     if runtime.distributed:
-        leader = LeaderLock(
-            settings.effective_broker_url
-            if settings.effective_broker_url.startswith(("redis://", "rediss://"))
-            else settings.redis_url,
-            identity=worker_id(),
-            ttl_seconds=settings.scheduler_lock_ttl,
-        )
+        leader = None
+        if settings.redis_url:
+            leader = LeaderLock(
+                settings.redis_url, identity=worker_id(), ttl_seconds=settings.scheduler_lock_ttl
+            )
+        else:
+            log.warning("no VIGIL_REDIS_URL: run one scheduler only (nothing guards against two)")
         clock = Scheduler(
             runtime.runner,
             settings,

@@ -89,6 +89,24 @@ class Settings(BaseSettings):
         "15 * * * *", description="When the brain catches up on assets with unsignalled prices."
     )
 
+    # --- distributed roles: events, Celery, the scheduler's lock ----------------------------
+    event_channels: dict[str, str] = Field(
+        default_factory=dict,
+        description="Redis pub/sub channel per event topic (JSON object); a topic not listed "
+        'uses its own name as the channel, e.g. {"rates.ingested": "prod.rates.ingested"}.',
+    )
+    broker_url: str = Field(
+        "", description="Celery broker of `vigil worker` and `vigil scheduler` (empty: Redis)."
+    )
+    job_visibility_timeout: float = Field(
+        3600.0,
+        gt=0,
+        description="Seconds before a job taken by a worker that died is handed to another one.",
+    )
+    scheduler_lock_ttl: float = Field(
+        15.0, ge=1, description="Seconds the active scheduler's Redis lock lives unrenewed."
+    )
+
     @model_validator(mode="after")
     def _fast_before_slow(self) -> Settings:
         if self.macd_fast >= self.macd_slow:
@@ -102,6 +120,11 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @property
+    def effective_broker_url(self) -> str:
+        """Where jobs are sent in the distributed mode ("" = no broker: jobs run in-process)."""
+        return self.broker_url.strip() or self.redis_url.strip()
 
     @property
     def effective_database_url(self) -> str:

@@ -30,9 +30,11 @@ from tests.e2e.conftest import (
     vigil_env,
     wait_for,
 )
-from tests.integration.test_cache import PrivateRedis
+from tests.support.redis_server import PrivateRedis
 from vigil.core.models import JobLog
-from vigil.markets.models import SignalRow
+from vigil.core.runtime import Runtime
+from vigil.markets.models import Asset, Price, SignalRow
+from vigil.settings import Settings
 
 pytestmark = pytest.mark.e2e
 
@@ -128,7 +130,9 @@ def test_a_backfill_in_the_worker_reaches_the_api_through_redis(
     assert len(backfills) == 2, [(r.worker, r.status) for r in backfills]  # seed + worker
     assert backfills[-1].status == "ok"
     assert backfills[-1].worker.endswith(f":{worker.pid}")
-    signal_runs = [r for r in runs(postgres, "markets.signals") if r.worker.endswith(f":{worker.pid}")]
+    signal_runs = [
+        r for r in runs(postgres, "markets.signals") if r.worker.endswith(f":{worker.pid}")
+    ]
     assert signal_runs, "the worker's analytics listener computed no signals"
 
     # The API process heard the events over Redis: the old answers are gone from the cache.
@@ -152,3 +156,60 @@ def test_a_backfill_in_the_worker_reaches_the_api_through_redis(
     codes = [process.terminate() for process in (*schedulers, worker)]
     assert codes == [0, 0, 0], "\n".join(p.diagnostics() for p in (*schedulers, worker))
     api.terminate()
+
+
+def test_a_job_whose_worker_was_killed_runs_again_on_another_worker(
+    redis_server: PrivateRedis,
+    start_fake_nbp: Any,
+    start_vigil: StartVigil,
+    tmp_path: Path,
+) -> None:
+    path = (tmp_path / "db" / "vigil.db").as_posix()
+    backend = Backend("sqlite", env_url=f"sqlite:///{path}", sqlalchemy_url=f"sqlite:///{path}")
+    nbp: FakeNbpProcess = start_fake_nbp(delay=0.25)  # slow enough to be killed mid-way
+    env = {
+        "VIGIL_NBP_CURRENCY_START": HISTORY_START,
+        "VIGIL_NBP_GOLD_START": HISTORY_START,
+        "VIGIL_REDIS_URL": redis_server.url,
+        "VIGIL_JOB_VISIBILITY_TIMEOUT": "12",  # longer than the job, or it runs twice
+    }
+    first = start_vigil(backend, nbp, ("worker", "-Q", "ingest"), env)
+    # Sent the way the API or the scheduler sends a job.
+    sender = Runtime.create(
+        Settings(database_url=backend.env_url, redis_url=redis_server.url), role="api"
+    )
+    sender.dispatch.enqueue("markets.backfill", {})
+    sender.close()
+
+    def mid_way() -> bool | None:
+        first.ensure_alive()
+        count = backend.price_count()
+        return True if count and count > 1000 else None
+
+    wait_for(
+        mid_way, timeout=60, what="the backfill to be under way", diagnostics=first.diagnostics
+    )
+    first.kill()
+    second = start_vigil(backend, nbp, ("worker", "-Q", "ingest"), env)
+
+    def finished() -> list[JobLog] | None:
+        second.ensure_alive()
+        found = runs(backend, "markets.backfill")
+        return found if any(r.status == "ok" for r in found) else None
+
+    found = wait_for(
+        finished, timeout=90, what="the backfill to run again", diagnostics=second.diagnostics
+    )
+    assert [r.status for r in found] == ["failed", "ok"]
+    assert "interrupted" in (found[0].error or "")
+    assert found[1].worker.endswith(f":{second.pid}")
+    usd_days = [d for d in nbp.expected.series("USD") if d >= date(2023, 1, 2)]
+    with Session(backend.engine) as session:
+        stored = session.scalar(
+            select(func.count())
+            .select_from(Price)
+            .join(Asset, Asset.id == Price.asset_id)
+            .where(Asset.code == "USD")
+        )
+    assert stored == len(usd_days)
+    assert second.terminate() == 0

@@ -88,3 +88,24 @@ def test_jobs_lists_the_schedule(tmp_path: Path, fake: FakeNBP) -> None:
     assert done.returncode == 0
     assert "markets.sync" in done.stdout
     assert "0 * * * *" in done.stdout
+
+
+def test_worker_without_a_broker_says_what_to_set(tmp_path: Path, fake: FakeNBP) -> None:
+    done = vigil(tmp_path, fake, "worker")
+    assert done.returncode == 2
+    assert "VIGIL_REDIS_URL" in done.stderr
+
+
+def test_worker_refuses_an_unknown_queue(tmp_path: Path, fake: FakeNBP) -> None:
+    env_redis = {"VIGIL_REDIS_URL": "redis://127.0.0.1:1/0"}  # never contacted: refused first
+    done = subprocess.run(
+        [*VIGIL, "worker", "-Q", "ingest,nope"],
+        env={**os.environ, "VIGIL_DATA_DIR": str(tmp_path / "data"), **env_redis},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "unknown queue(s) nope; known: analytics, ingest" in done.stderr

@@ -15,12 +15,9 @@ import orjson
 import pytest
 import redis
 
-from tests.conftest import service_unavailable
-from tests.integration.test_cache import PrivateRedis, private_redis  # noqa: F401
+from tests.support.redis_server import PrivateRedis
 from vigil.core.events import InProcessEventBus, RedisEventBus, create_event_bus
 from vigil.settings import Settings
-
-SHARED_REDIS = "redis://127.0.0.1:6379/0"
 
 
 class Inbox:
@@ -38,15 +35,6 @@ class Inbox:
     def wait_for(self, count: int, timeout: float = 5.0) -> bool:
         with self._cond:
             return self._cond.wait_for(lambda: len(self.events) >= count, timeout)
-
-
-@pytest.fixture
-def shared_redis() -> str:
-    try:
-        redis.Redis.from_url(SHARED_REDIS, socket_connect_timeout=1).ping()
-    except redis.RedisError as exc:
-        service_unavailable(f"Redis unreachable at {SHARED_REDIS}: {exc}")
-    return SHARED_REDIS
 
 
 @pytest.fixture

@@ -8,8 +8,7 @@ import uuid
 
 import pytest
 
-from tests.integration.test_cache import PrivateRedis, private_redis  # noqa: F401
-from tests.integration.test_event_bus import shared_redis  # noqa: F401
+from tests.support.redis_server import PrivateRedis
 from vigil.core.db import Database
 from vigil.core.events import InProcessEventBus
 from vigil.core.jobs import JobContext, JobRegistry, JobResult, JobRunner, JobSpec

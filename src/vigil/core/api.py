@@ -27,6 +27,7 @@ from vigil.settings import get_settings
 def create_app(runtime: Runtime, scheduler: Scheduler | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        runtime.start_listening()  # other processes' events (cache invalidation, triggers)
         if scheduler is not None:  # embedded mode: jobs run in this process
             runtime.queue.start()
             scheduler.start(run_on_start=runtime.settings.run_jobs_on_start)
@@ -36,6 +37,7 @@ def create_app(runtime: Runtime, scheduler: Scheduler | None = None) -> FastAPI:
             if scheduler is not None:
                 scheduler.shutdown(wait=False)
                 runtime.queue.stop()
+            runtime.stop_listening()
 
     app = FastAPI(
         title="Vigil",
@@ -114,4 +116,4 @@ def create_app_from_settings() -> FastAPI:
     """App factory for ``vigil api --workers N``: every worker process calls it."""
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
-    return create_app(Runtime.create(settings))
+    return create_app(Runtime.create(settings, role="api"))

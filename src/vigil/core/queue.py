@@ -72,6 +72,11 @@ class RoutedJobQueue:
         target = self._local if self.runs_here(name) or self._remote is None else self._remote
         target.enqueue(name, params)
 
+    def close(self) -> None:
+        close = getattr(self._remote, "close", None)
+        if close is not None:
+            close()
+
 
 @dataclass
 class _Pending:

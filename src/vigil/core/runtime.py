@@ -102,6 +102,7 @@ class Runtime:
     def close(self) -> None:
         self.stop_listening()
         self.queue.stop()
+        self.dispatch.close()
         self.db.dispose()
 
 

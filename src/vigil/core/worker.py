@@ -50,7 +50,13 @@ def create_celery(settings: Settings) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,  # a long backfill must not hold other jobs hostage
-        broker_transport_options={"visibility_timeout": settings.job_visibility_timeout},
+        broker_transport_options={
+            "visibility_timeout": settings.job_visibility_timeout,
+            # How often a worker looks for tasks of dead workers whose visibility timeout
+            # passed (kombu's default sweep is every 100 s whatever the timeout).
+            "unacked_restore_interval": max(1, min(60, int(settings.job_visibility_timeout / 4))),
+            "unacked_restore_throttle": 1,
+        },
         broker_connection_retry_on_startup=True,
         # A scheduler tick must not hang while the broker is away: fail fast, log, go on.
         task_publish_retry_policy={
