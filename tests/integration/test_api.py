@@ -76,6 +76,27 @@ def test_rates_for_one_currency_in_date_order(client: TestClient) -> None:
     assert Decimal(body["items"][-1]["rate_mid"]) == Decimal("4.039")
 
 
+def test_fetched_at_is_utc_iso_text_whatever_the_session_time_zone(
+    db: TransactionalDatabase,
+) -> None:
+    fetched = datetime(2024, 1, 2, 23, 4, 5, 678901, tzinfo=UTC)
+    with db.session() as session:
+        service.store_quotes(
+            session,
+            [Quote("CHF", "frank szwajcarski", date(2024, 1, 2), Decimal("4.5"))],
+            SeriesKind.CURRENCY,
+            "nbp",
+            fetched_at=fetched,
+        )
+    if db.engine.dialect.name == "postgresql":  # a server whose zone is not UTC
+        db.connection.exec_driver_sql("SET TIME ZONE 'America/New_York'")
+    client = TestClient(create_app(Runtime.create(Settings(cache_ttl=0), db=db)))
+    for path, params in (("rates", {"code": "CHF"}), ("rates", {})):
+        [item] = client.get(f"/api/v1/markets/{path}", params=params).json()["items"]
+        assert item["fetched_at"] == "2024-01-02T23:04:05.678901Z"
+        assert datetime.fromisoformat(item["fetched_at"]) == fetched
+
+
 def test_rates_date_filter_is_inclusive(client: TestClient) -> None:
     body = client.get(
         "/api/v1/markets/rates", params={"code": "USD", "from": "2024-01-05", "to": "2024-01-07"}

@@ -229,10 +229,13 @@ def check_range(start: date | None, end: date | None) -> None:
         )
 
 
-def _iso_utc(raw: datetime | str) -> str:
-    """A stored UTC timestamp as ISO 8601 with ``Z`` (SQLite hands back naive text)."""
-    moment = datetime.fromisoformat(raw) if isinstance(raw, str) else raw
-    return moment.replace(tzinfo=None).isoformat() + "Z"
+def _utc_iso_text(column: Any, dialect: str) -> Any:
+    """SQL for a UTC timestamp column as ISO 8601 text with microseconds and ``Z``, made by
+    the database: formatting 6,000 datetimes in Python was a third of the rates query."""
+    if dialect == "postgresql":
+        return func.to_char(func.timezone("UTC", column), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+    # SQLite keeps SQLAlchemy's "YYYY-MM-DD HH:MM:SS.ffffff", in UTC (see core.db).
+    return func.replace(type_coerce(column, String), " ", "T").concat("Z")
 
 
 def price_rows_as_text(
@@ -261,7 +264,7 @@ def price_rows_as_text(
             Asset.code,
             cast(Price.effective_date, String),
             cast(Price.price, String),
-            type_coerce(Price.fetched_at, String),  # raw: text on SQLite, datetime on PG
+            _utc_iso_text(Price.fetched_at, session.get_bind().dialect.name),
             Price.source,
         )
         .join(Asset, Asset.id == Price.asset_id)
@@ -270,14 +273,8 @@ def price_rows_as_text(
         .limit(limit)
         .offset(offset)
     )
-    fetched_text: dict[datetime | str, str] = {}  # a chunk shares one fetch time
-    rows = []
     # Core execution: the ORM's row machinery costs more than the query for 6,000 rows.
-    for code, day, price, fetched, source in session.connection().execute(stmt).all():
-        iso = fetched_text.get(fetched)
-        if iso is None:
-            iso = fetched_text[fetched] = _iso_utc(fetched)
-        rows.append((code, day, price, iso, source))
+    rows: list[tuple[str, str, str, str, str]] = list(session.connection().execute(stmt).all())
     return rows, total
 
 
