@@ -35,6 +35,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pytest bench -p no:cacheprovider --benchmark-only
 	bash bench/rates_api.sh
+	bash bench/cached_rates.sh
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
