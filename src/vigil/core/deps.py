@@ -1,5 +1,8 @@
 """FastAPI dependencies: the request's database session (committed once when the request
-succeeds) and the process's platform services."""
+succeeds) and the process's platform services.
+
+The plain lookups are ``async def``: FastAPI runs a sync dependency in the thread pool, a hop
+that costs more than the lookup itself on a cached answer."""
 
 from __future__ import annotations
 
@@ -13,27 +16,30 @@ from vigil.core.jobs import JobRegistry
 from vigil.core.runtime import Runtime
 from vigil.settings import Settings
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-def runtime(request: Request) -> Runtime:
+
+def runtime_of(request: Request) -> Runtime:
     rt: Runtime = request.app.state.runtime
     return rt
 
 
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+async def runtime(request: Request) -> Runtime:
+    return runtime_of(request)
 
 
 def db_session(request: Request) -> Iterator[Session]:
-    with runtime(request).db.session(write=request.method not in SAFE_METHODS) as session:
+    with runtime_of(request).db.session(write=request.method not in SAFE_METHODS) as session:
         yield session
 
 
-def settings_dep(request: Request) -> Settings:
-    return runtime(request).settings
+async def settings_dep(request: Request) -> Settings:
+    return runtime_of(request).settings
 
 
-def job_registry(request: Request) -> JobRegistry:
-    return runtime(request).registry
+async def job_registry(request: Request) -> JobRegistry:
+    return runtime_of(request).registry
 
 
-def cache_dep(request: Request) -> Cache:
-    return runtime(request).cache
+async def cache_dep(request: Request) -> Cache:
+    return runtime_of(request).cache

@@ -9,11 +9,14 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, Query, Response
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
-from vigil.core.cache import Cache, cache_key, cached
-from vigil.core.deps import cache_dep, db_session, job_registry, settings_dep
+from vigil.core.cache import cache_key, fill
+from vigil.core.deps import db_session, job_registry, settings_dep
+from vigil.core.deps import runtime as runtime_dep
 from vigil.core.jobs import JobRegistry, job_type_stats, recent_runs
 from vigil.core.modules import module_prefix
+from vigil.core.runtime import Runtime
 from vigil.core.scheduling import upcoming_runs
 from vigil.markets import service
 from vigil.markets.schemas import (
@@ -37,7 +40,7 @@ router = APIRouter(prefix=module_prefix("markets"), tags=["markets"])
 MAX_LIMIT = 10_000
 SessionDep = Annotated[Session, Depends(db_session)]
 SettingsDep = Annotated[Settings, Depends(settings_dep)]
-CacheDep = Annotated[Cache, Depends(cache_dep)]
+RuntimeDep = Annotated[Runtime, Depends(runtime_dep)]
 FromQ = Annotated[date | None, Query(alias="from", description="First date, YYYY-MM-DD.")]
 ToQ = Annotated[date | None, Query(alias="to", description="Last date (inclusive), YYYY-MM-DD.")]
 LimitQ = Annotated[
@@ -87,18 +90,27 @@ def _price_page(
     return orjson.dumps(_page(items, total, limit, offset))
 
 
-def _cached_json(
-    cache: Cache, settings: Settings, key: str, produce: Callable[[], bytes]
-) -> Response:
-    """The answer from the cache, or produced and cached (``X-Cache`` says which). Errors
-    (an unknown code, say) are raised by ``produce`` and never cached."""
-    if settings.cache_ttl <= 0:
-        body, hit = produce(), False
-    else:
-        body, hit = cached(cache, key, settings.cache_ttl, produce)
-    return Response(
-        body, media_type="application/json", headers={"X-Cache": "hit" if hit else "miss"}
-    )
+async def _cached_json(runtime: Runtime, key: str, produce: Callable[[Session], bytes]) -> Response:
+    """The answer from the cache, or produced from a read-only session and cached
+    (``X-Cache`` says which). Errors (an unknown code, say) are raised by ``produce`` and
+    never cached. A hit is answered on the event loop; only a miss takes a worker thread."""
+    ttl = runtime.settings.cache_ttl
+    if ttl > 0:
+        body = await runtime.cache.aget(key)
+        if body is not None:
+            return Response(body, media_type="application/json", headers=_HIT)
+
+    def miss() -> bytes:
+        with runtime.db.session() as session:
+            if ttl <= 0:
+                return produce(session)
+            return fill(runtime.cache, key, ttl, lambda: produce(session))
+
+    body = await run_in_threadpool(miss)
+    return Response(body, media_type="application/json", headers=_MISS)
+
+
+_HIT, _MISS = {"X-Cache": "hit"}, {"X-Cache": "miss"}
 
 
 @router.get("/sources", response_model=list[SourceOut], summary="Installed price sources")
@@ -125,10 +137,8 @@ def list_currencies(
 
 
 @router.get("/rates", response_model=Page[RateOut], summary="Daily mid rates (NBP table A)")
-def list_rates(
-    session: SessionDep,
-    cache: CacheDep,
-    settings: SettingsDep,
+async def list_rates(
+    runtime: RuntimeDep,
     code: CodeQ = None,
     start: FromQ = None,
     end: ToQ = None,
@@ -137,7 +147,7 @@ def list_rates(
 ) -> Response:
     service.check_range(start, end)
 
-    def produce() -> bytes:
+    def produce(session: Session) -> bytes:
         if code is not None:
             asset_ids = [service.get_asset(session, code, SeriesKind.CURRENCY).id]
         else:
@@ -145,14 +155,12 @@ def list_rates(
         return _price_page(session, asset_ids, start, end, limit, offset, "rate_mid")
 
     key = cache_key("rates", code.upper() if code else "all", start, end, limit, offset)
-    return _cached_json(cache, settings, key, produce)
+    return await _cached_json(runtime, key, produce)
 
 
 @router.get("/gold", response_model=Page[GoldOut], summary="Gold prices, PLN per gram")
-def list_gold(
-    session: SessionDep,
-    cache: CacheDep,
-    settings: SettingsDep,
+async def list_gold(
+    runtime: RuntimeDep,
     start: FromQ = None,
     end: ToQ = None,
     limit: LimitQ = 1000,
@@ -160,11 +168,11 @@ def list_gold(
 ) -> Response:
     service.check_range(start, end)
 
-    def produce() -> bytes:
+    def produce(session: Session) -> bytes:
         asset_ids = service.asset_ids_of_kind(session, SeriesKind.GOLD)
         return _price_page(session, asset_ids, start, end, limit, offset, "price")
 
-    return _cached_json(cache, settings, cache_key("gold", start, end, limit, offset), produce)
+    return await _cached_json(runtime, cache_key("gold", start, end, limit, offset), produce)
 
 
 @router.get("/stats/miner", response_model=MinerStats, summary="Miner jobs: runs, rows, failures")
@@ -203,21 +211,19 @@ AnyCodeQ = Annotated[
 
 
 @router.get("/signals", response_model=Page[SignalOut], summary="MACD signals, newest first")
-def list_signals(
-    session: SessionDep,
-    cache: CacheDep,
-    settings: SettingsDep,
+async def list_signals(
+    runtime: RuntimeDep,
     code: AnyCodeQ = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size (default 100).")] = 100,
     offset: OffsetQ = 0,
 ) -> Response:
-    def produce() -> bytes:
+    def produce(session: Session) -> bytes:
         rows, total = service.signal_rows(session, code, limit, offset)
         page = _page([SignalOut.model_validate(r) for r in rows], total, limit, offset)
         return Page[SignalOut].model_validate(page).model_dump_json().encode()
 
     key = cache_key("signals", code.upper() if code else "all", limit, offset)
-    return _cached_json(cache, settings, key, produce)
+    return await _cached_json(runtime, key, produce)
 
 
 @router.get("/analysis", response_model=AnalysisOut, summary="Latest analysis snapshot")
