@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from vigil import __version__
+from vigil.core.answers import CachedAnswerMiddleware
 from vigil.core.logging import configure_logging
 from vigil.core.metrics import RequestContextMiddleware, metrics_endpoint
 from vigil.core.migrate import current_revision, head_revision
@@ -47,6 +48,10 @@ def create_app(runtime: Runtime, scheduler: Scheduler | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    if runtime.settings.cache_ttl > 0:
+        # Innermost: a repeated URL is answered from the cache, still rate limited, counted
+        # and logged by the middlewares around it.
+        app.add_middleware(CachedAnswerMiddleware, cache=runtime.cache)
     if runtime.settings.rate_limit:
         # Added first, so it runs inside CORS and the request context: a 429 still carries
         # CORS headers and a request id, and is counted and logged like any answer.

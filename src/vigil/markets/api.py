@@ -7,11 +7,11 @@ from datetime import date
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
-from vigil.core.cache import cache_key, fill
+from vigil.core.answers import cached_json
+from vigil.core.cache import cache_key
 from vigil.core.deps import db_session, job_registry, settings_dep
 from vigil.core.deps import runtime as runtime_dep
 from vigil.core.jobs import JobRegistry, job_type_stats, recent_runs
@@ -90,27 +90,11 @@ def _price_page(
     return orjson.dumps(_page(items, total, limit, offset))
 
 
-async def _cached_json(runtime: Runtime, key: str, produce: Callable[[Session], bytes]) -> Response:
-    """The answer from the cache, or produced from a read-only session and cached
-    (``X-Cache`` says which). Errors (an unknown code, say) are raised by ``produce`` and
-    never cached. A hit is answered on the event loop; only a miss takes a worker thread."""
+async def _cached_json(
+    request: Request, runtime: Runtime, key: str, produce: Callable[[Session], bytes]
+) -> Response:
     ttl = runtime.settings.cache_ttl
-    if ttl > 0:
-        body = await runtime.cache.aget(key)
-        if body is not None:
-            return Response(body, media_type="application/json", headers=_HIT)
-
-    def miss() -> bytes:
-        with runtime.db.session() as session:
-            if ttl <= 0:
-                return produce(session)
-            return fill(runtime.cache, key, ttl, lambda: produce(session))
-
-    body = await run_in_threadpool(miss)
-    return Response(body, media_type="application/json", headers=_MISS)
-
-
-_HIT, _MISS = {"X-Cache": "hit"}, {"X-Cache": "miss"}
+    return await cached_json(request, runtime.db, runtime.cache, ttl, key, produce)
 
 
 @router.get("/sources", response_model=list[SourceOut], summary="Installed price sources")
@@ -138,6 +122,7 @@ def list_currencies(
 
 @router.get("/rates", response_model=Page[RateOut], summary="Daily mid rates (NBP table A)")
 async def list_rates(
+    request: Request,
     runtime: RuntimeDep,
     code: CodeQ = None,
     start: FromQ = None,
@@ -155,11 +140,12 @@ async def list_rates(
         return _price_page(session, asset_ids, start, end, limit, offset, "rate_mid")
 
     key = cache_key("rates", code.upper() if code else "all", start, end, limit, offset)
-    return await _cached_json(runtime, key, produce)
+    return await _cached_json(request, runtime, key, produce)
 
 
 @router.get("/gold", response_model=Page[GoldOut], summary="Gold prices, PLN per gram")
 async def list_gold(
+    request: Request,
     runtime: RuntimeDep,
     start: FromQ = None,
     end: ToQ = None,
@@ -172,7 +158,9 @@ async def list_gold(
         asset_ids = service.asset_ids_of_kind(session, SeriesKind.GOLD)
         return _price_page(session, asset_ids, start, end, limit, offset, "price")
 
-    return await _cached_json(runtime, cache_key("gold", start, end, limit, offset), produce)
+    return await _cached_json(
+        request, runtime, cache_key("gold", start, end, limit, offset), produce
+    )
 
 
 @router.get("/stats/miner", response_model=MinerStats, summary="Miner jobs: runs, rows, failures")
@@ -212,6 +200,7 @@ AnyCodeQ = Annotated[
 
 @router.get("/signals", response_model=Page[SignalOut], summary="MACD signals, newest first")
 async def list_signals(
+    request: Request,
     runtime: RuntimeDep,
     code: AnyCodeQ = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size (default 100).")] = 100,
@@ -223,7 +212,7 @@ async def list_signals(
         return Page[SignalOut].model_validate(page).model_dump_json().encode()
 
     key = cache_key("signals", code.upper() if code else "all", limit, offset)
-    return await _cached_json(runtime, key, produce)
+    return await _cached_json(request, runtime, key, produce)
 
 
 @router.get("/analysis", response_model=AnalysisOut, summary="Latest analysis snapshot")
