@@ -4,6 +4,8 @@ the last one. After each chunk that wrote rows it publishes ``rates.ingested`` p
 
 from __future__ import annotations
 
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -12,6 +14,7 @@ from vigil.markets import service
 from vigil.markets.sources.base import Quote, SeriesKind, SourceClient, date_chunks
 
 RATES_INGESTED = "rates.ingested"
+PREFETCH_CHUNKS = 1  # chunks fetched ahead of the one being stored
 
 
 @dataclass
@@ -66,9 +69,29 @@ def ingest(
         for a, b in date_chunks(start, end, source.max_range_days)
     ]
     ctx.progress.start(f"{source.name}: loading {len(chunks)} date ranges", len(chunks))
-    for kind, chunk_start, chunk_end in chunks:
-        quotes = source.fetch(kind, chunk_start, chunk_end)
-        _store_chunk(ctx, source, report, kind, quotes, chunk_start, chunk_end)
+    # The next chunk is fetched while this one is written: the source's latency and the
+    # database's share of the write overlap. Chunks are still stored in order, one
+    # transaction each, so an interrupted run resumes after the last stored one.
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vigil-prefetch")
+    pending: deque[tuple[tuple[SeriesKind, date, date], Future[list[Quote]]]] = deque()
+    upcoming = iter(chunks)
+
+    def prefetch() -> None:
+        chunk = next(upcoming, None)
+        if chunk is not None:
+            pending.append((chunk, pool.submit(source.fetch, *chunk)))
+
+    try:
+        for _ in range(PREFETCH_CHUNKS):
+            prefetch()
+        while pending:
+            (kind, chunk_start, chunk_end), fetched = pending.popleft()
+            quotes = fetched.result()
+            prefetch()
+            _store_chunk(ctx, source, report, kind, quotes, chunk_start, chunk_end)
+    finally:
+        # On failure, don't wait for fetches nobody will store.
+        pool.shutdown(wait=False, cancel_futures=True)
     return report
 
 
