@@ -25,13 +25,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import orjson
 from fastapi.testclient import TestClient
 
 from _support import FreshDatabases, fake_nbp_process, postgres_available, warm_up
 from vigil.core.api import create_app
 from vigil.core.runtime import Runtime
 from vigil.markets import service
+from vigil.markets.api import _price_page
 from vigil.markets.sources import SeriesKind
 
 PATH = "/api/v1/markets/rates?code=USD&limit=10000"
@@ -64,7 +64,6 @@ def measure(runtime: Runtime, requests: int, top: int) -> None:
 
     with runtime.db.session() as session:
         usd = service.get_asset(session, "USD", SeriesKind.CURRENCY).id
-        text_rows, total = service.price_rows_as_text(session, [usd], None, None, 10_000, 0)
 
     def request() -> None:
         reply = client.get(PATH)
@@ -74,28 +73,20 @@ def measure(runtime: Runtime, requests: int, top: int) -> None:
     def query() -> None:
         with runtime.db.session() as session:
             service.get_asset(session, "USD", SeriesKind.CURRENCY)
-            service.price_rows_as_text(session, [usd], None, None, 10_000, 0)
+            service.price_items_json(session, [usd], None, None, 10_000, 0, "rate_mid")
 
-    def items() -> list[dict[str, str]]:
-        return [
-            {"code": c, "effective_date": d, "rate_mid": p, "fetched_at": f, "source": s}
-            for c, d, p, f, s in text_rows
-        ]
-
-    page = {"items": items(), "total": total, "limit": 10_000, "offset": 0, "next_offset": None}
-
-    def dump() -> None:
-        orjson.dumps(page)
+    def count() -> None:
+        with runtime.db.session() as session:
+            service.price_items_json(session, [usd], None, None, 0, 0, "rate_mid")
 
     def handler() -> None:
-        query()
-        orjson.dumps({**page, "items": items()})
+        with runtime.db.session() as session:
+            _price_page(session, [usd], None, None, 10_000, 0, "rate_mid")
 
     print(_line("whole request (ASGI app, in-process)", _timings(request, requests)))
-    print(_line("handler steps in this thread", _timings(handler, requests)))
-    print(_line("  session + get_asset + price_rows_as_text", _timings(query, requests)))
-    print(_line("  item dicts", _timings(items, requests)))
-    print(_line("  orjson.dumps of the page", _timings(dump, requests)))
+    print(_line("handler's page (_price_page) in this thread", _timings(handler, requests)))
+    print(_line("  session + get_asset + price_items_json", _timings(query, requests)))
+    print(_line("  session + the count alone (limit 0)", _timings(count, requests)))
     client.close()
 
     if top:

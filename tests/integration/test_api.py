@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
@@ -95,6 +96,30 @@ def test_fetched_at_is_utc_iso_text_whatever_the_session_time_zone(
         [item] = client.get(f"/api/v1/markets/{path}", params=params).json()["items"]
         assert item["fetched_at"] == "2024-01-02T23:04:05.678901Z"
         assert datetime.fromisoformat(item["fetched_at"]) == fetched
+
+
+def test_price_pages_are_compact_json_whatever_the_text_inside(
+    db: TransactionalDatabase,
+) -> None:
+    odd_source = 'n"b\\p ąę zł'  # a quote, a backslash and non-ASCII, all escaped or kept
+    with db.session() as session:
+        service.store_quotes(
+            session,
+            [Quote("CHF", "frank", d, Decimal("4.50")) for d in DAYS[:3]],
+            SeriesKind.CURRENCY,
+            odd_source,
+        )
+    client = TestClient(create_app(Runtime.create(Settings(cache_ttl=0), db=db)))
+    response = client.get("/api/v1/markets/rates", params={"code": "CHF", "limit": 2})
+    body = response.json()
+    assert response.content == orjson.dumps(body)  # exactly what orjson would write
+    assert [i["source"] for i in body["items"]] == [odd_source, odd_source]
+    assert [i["rate_mid"] for i in body["items"]] == ["4.50", "4.50"]
+    assert (body["total"], body["next_offset"]) == (3, 2)
+    empty = client.get("/api/v1/markets/rates", params={"code": "CHF", "from": "2030-01-01"})
+    assert empty.content == orjson.dumps(
+        {"items": [], "total": 0, "limit": 1000, "offset": 0, "next_offset": None}
+    )
 
 
 def test_rates_date_filter_is_inclusive(client: TestClient) -> None:
