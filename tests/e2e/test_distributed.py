@@ -10,6 +10,7 @@ five minutes)."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -20,6 +21,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from tests.conftest import service_unavailable
 from tests.e2e.conftest import (
     Backend,
     FakeNbpProcess,
@@ -213,3 +215,47 @@ def test_a_job_whose_worker_was_killed_runs_again_on_another_worker(
         )
     assert stored == len(usd_days)
     assert second.terminate() == 0
+
+
+RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672//"
+
+
+def test_a_worker_on_rabbitmq_without_redis_runs_what_it_is_sent(
+    start_fake_nbp: Any, start_vigil: StartVigil, tmp_path: Path
+) -> None:
+    try:
+        socket.create_connection(("127.0.0.1", 5672), timeout=2).close()
+    except OSError as exc:
+        service_unavailable(f"RabbitMQ unreachable at 127.0.0.1:5672: {exc}")
+    path = (tmp_path / "db" / "vigil.db").as_posix()
+    backend = Backend("sqlite", env_url=f"sqlite:///{path}", sqlalchemy_url=f"sqlite:///{path}")
+    nbp: FakeNbpProcess = start_fake_nbp(delay=0.0)
+    env = {
+        "VIGIL_NBP_CURRENCY_START": "2026-01-02",
+        "VIGIL_NBP_GOLD_START": "2026-01-02",
+        "VIGIL_BROKER_URL": RABBITMQ_URL,
+    }
+    worker = start_vigil(backend, nbp, ("worker",), env)
+    sender = Runtime.create(
+        Settings(database_url=backend.env_url, broker_url=RABBITMQ_URL), role="api"
+    )
+    sender.dispatch.enqueue("markets.backfill", {})
+    sender.close()
+
+    def done() -> list[JobLog] | None:
+        worker.ensure_alive()
+        found = runs(backend, "markets.backfill")
+        return found if found and found[-1].status != "running" else None
+
+    found = wait_for(
+        done, timeout=60, what="the backfill sent over RabbitMQ", diagnostics=worker.diagnostics
+    )
+    assert [(r.status, r.worker.endswith(f":{worker.pid}")) for r in found] == [("ok", True)]
+    # No Redis: the events stayed in the worker, whose own queue computed the signals.
+    wait_for(
+        lambda: True if newest_signal(backend, "USD") else None,
+        timeout=30,
+        what="signals computed in the worker",
+        diagnostics=worker.diagnostics,
+    )
+    assert worker.terminate() == 0
