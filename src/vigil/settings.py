@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from limits import parse_many
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -75,6 +76,36 @@ class Settings(BaseSettings):
     nbp_gold_start: date = date(2013, 1, 2)
     nbp_sync_cron: str = Field("0 * * * *", description="When the hourly NBP sync runs (cron).")
 
+    # --- markets: CoinGecko source ------------------------------------------------------------
+    coingecko_base_url: str = Field(
+        "https://api.coingecko.com/api/v3",
+        description="CoinGecko API root: api.coingecko.com for keyless and demo keys, "
+        "https://pro-api.coingecko.com/api/v3 for pro keys.",
+    )
+    coingecko_api_key: SecretStr = Field(
+        SecretStr(""), description="CoinGecko API key (empty: keyless, IP rate-limited)."
+    )
+    coingecko_api_key_type: Literal["auto", "demo", "pro"] = Field(
+        "auto",
+        description="Which header carries the key: demo (x-cg-demo-api-key), pro "
+        "(x-cg-pro-api-key), or auto: pro when the base URL is pro-api.coingecko.com.",
+    )
+    coingecko_timeout_seconds: float = Field(10.0, gt=0)
+    coingecko_max_attempts: int = Field(4, ge=1, le=20)
+    coingecko_backoff_initial_seconds: float = Field(1.0, ge=0)
+    coingecko_backoff_max_seconds: float = Field(
+        120.0,
+        ge=0,
+        description="Longest wait between tries; a 429 asking to wait longer (Retry-After) "
+        "ends the call at once, for the next poll to try again.",
+    )
+    coingecko_poll_seconds: int = Field(
+        60,
+        ge=1,
+        description="How often tracked crypto assets are polled (seconds); CoinGecko refreshes "
+        "/simple/price about every 60 s (30 s on pro plans), so faster polls see the same price.",
+    )
+
     # --- markets: the brain (MACD signals) -------------------------------------------------
     macd_fast: int = Field(12, ge=2, le=500, description="Fast EMA period.")
     macd_slow: int = Field(26, ge=3, le=1000, description="Slow EMA period.")
@@ -116,7 +147,7 @@ class Settings(BaseSettings):
             )
         return self
 
-    @field_validator("nbp_base_url")
+    @field_validator("nbp_base_url", "coingecko_base_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
