@@ -10,8 +10,10 @@ five minutes)."""
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
+import uuid
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -19,6 +21,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from tests.conftest import service_unavailable
@@ -217,34 +220,54 @@ def test_a_job_whose_worker_was_killed_runs_again_on_another_worker(
     assert second.terminate() == 0
 
 
-RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672//"
-
-
-def test_a_worker_on_rabbitmq_without_redis_runs_what_it_is_sent(
-    start_fake_nbp: Any, start_vigil: StartVigil, tmp_path: Path
-) -> None:
+@pytest.fixture
+def rabbitmq_url() -> Iterator[str]:
+    """A virtual host of this test's own on the machine's RabbitMQ: nothing another run left
+    in its queues can reach this test's worker."""
     try:
         socket.create_connection(("127.0.0.1", 5672), timeout=2).close()
     except OSError as exc:
         service_unavailable(f"RabbitMQ unreachable at 127.0.0.1:5672: {exc}")
+    ctl = shutil.which("rabbitmqctl")
+    if ctl is None:
+        service_unavailable("rabbitmqctl is not installed (needed for a private vhost)")
+    vhost = f"vigil_test_{uuid.uuid4().hex[:8]}"
+
+    def rabbitmqctl(*args: str) -> None:
+        subprocess.run([str(ctl), *args], check=True, capture_output=True, timeout=30)
+
+    rabbitmqctl("add_vhost", vhost)
+    try:
+        rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+        yield f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
+    finally:
+        rabbitmqctl("delete_vhost", vhost)
+
+
+def test_a_worker_on_rabbitmq_without_redis_runs_what_it_is_sent(
+    rabbitmq_url: str, start_fake_nbp: Any, start_vigil: StartVigil, tmp_path: Path
+) -> None:
     path = (tmp_path / "db" / "vigil.db").as_posix()
     backend = Backend("sqlite", env_url=f"sqlite:///{path}", sqlalchemy_url=f"sqlite:///{path}")
     nbp: FakeNbpProcess = start_fake_nbp(delay=0.0)
     env = {
         "VIGIL_NBP_CURRENCY_START": "2026-01-02",
         "VIGIL_NBP_GOLD_START": "2026-01-02",
-        "VIGIL_BROKER_URL": RABBITMQ_URL,
+        "VIGIL_BROKER_URL": rabbitmq_url,
     }
     worker = start_vigil(backend, nbp, ("worker",), env)
     sender = Runtime.create(
-        Settings(database_url=backend.env_url, broker_url=RABBITMQ_URL), role="api"
+        Settings(database_url=backend.env_url, broker_url=rabbitmq_url), role="api"
     )
     sender.dispatch.enqueue("markets.backfill", {})
     sender.close()
 
     def done() -> list[JobLog] | None:
         worker.ensure_alive()
-        found = runs(backend, "markets.backfill")
+        try:
+            found = runs(backend, "markets.backfill")
+        except OperationalError:  # the worker has not created the schema yet
+            return None
         return found if found and found[-1].status != "running" else None
 
     found = wait_for(
