@@ -443,6 +443,8 @@ def vigil_env(backend: Backend, nbp: FakeNbpProcess, port: int, data_dir: Path) 
             "VIGIL_NBP_MAX_ATTEMPTS": "5",
             "VIGIL_NBP_BACKOFF_INITIAL_SECONDS": "0.05",
             "VIGIL_NBP_BACKOFF_MAX_SECONDS": "0.2",
+            # Nothing tracked, so never asked; but never the real service either.
+            "VIGIL_COINGECKO_BASE_URL": "http://127.0.0.1:9/api/v3",
         }
     )
     return env

@@ -189,7 +189,7 @@ def test_upcoming_runs_follow_the_cron(client: TestClient) -> None:
         u["job_type"]: u
         for u in client.get("/api/v1/markets/stats/upcoming", params={"count": 3}).json()
     }
-    assert set(upcoming) == {"markets.sync", "markets.signals.watchdog"}
+    assert set(upcoming) == {"markets.sync", "markets.signals.watchdog", "markets.crypto.poll"}
     assert upcoming["markets.signals.watchdog"]["cron"] == "15 * * * *"
     sync = upcoming["markets.sync"]
     assert sync["job_type"] == "markets.sync"

@@ -79,6 +79,9 @@ class JobSpec:
     run_on_start: bool = False
     description: str = ""
     schedule_setting: str | None = None  # Settings field that overrides `schedule`
+    #: Settings field holding an interval in seconds: the job runs that often (for
+    #: schedules finer than cron's minute, e.g. a poll every 30 s), instead of `schedule`.
+    interval_setting: str | None = None
     #: Jobs sharing a lock never run at the same time (default: the job's own name).
     lock: str | None = None
     #: Combines the parameters of two pending runs into one (queued jobs coalesce).
@@ -92,7 +95,14 @@ class JobSpec:
     def lock_name(self) -> str:
         return f"job:{self.lock or self.name}"
 
+    def interval(self, settings: Settings) -> float | None:
+        if self.interval_setting:
+            return float(getattr(settings, self.interval_setting))
+        return None
+
     def cron(self, settings: Settings) -> str | None:
+        if self.interval_setting:
+            return None
         if self.schedule_setting:
             return str(getattr(settings, self.schedule_setting))
         return self.schedule

@@ -42,6 +42,20 @@ class NotFound(Problem):
         super().__init__(404, detail, **extra)
 
 
+class Conflict(Problem):
+    """The request clashes with what exists (e.g. a symbol already taken)."""
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(409, detail, **extra)
+
+
+class Unavailable(Problem):
+    """An outside service the request needs did not answer; trying later may work."""
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(503, detail, **extra)
+
+
 class BadRequest(Problem):
     """Input that parsed but makes no sense (e.g. `from` after `to`)."""
 

@@ -7,10 +7,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 
 from vigil.core.jobs import JobRegistry, JobRunner
 from vigil.core.leader import LeaderLock
@@ -45,8 +46,15 @@ def upcoming_runs(
     now = now or datetime.now(UTC)
     out = []
     for spec in registry:
+        if not spec.name.startswith(prefix):
+            continue
+        interval = spec.interval(settings)
+        if interval:  # its phase is the scheduler's start: these are approximate
+            every = [now + timedelta(seconds=interval * k) for k in range(1, count + 1)]
+            out.append(Upcoming(spec.name, f"@every {interval:g}s", every, spec.description))
+            continue
         cron = spec.cron(settings)
-        if not cron or not spec.name.startswith(prefix):
+        if not cron:
             continue
         trigger = cron_trigger(cron)
         runs: list[datetime] = []
@@ -101,6 +109,18 @@ class Scheduler:
             self._leader.start()
         for spec in self.runner.registry:
             cron = spec.cron(self.settings)
+            interval = spec.interval(self.settings)
+            if interval:
+                self._scheduler.add_job(
+                    self._fire,
+                    IntervalTrigger(seconds=interval, timezone=UTC),
+                    args=[spec.name],
+                    id=spec.name,
+                    max_instances=1,
+                    coalesce=True,
+                    misfire_grace_time=max(1, int(interval)),
+                )
+                log.info("scheduled %s every %gs", spec.name, interval)
             if cron:
                 self._scheduler.add_job(
                     self._fire,

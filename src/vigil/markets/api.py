@@ -18,9 +18,11 @@ from vigil.core.jobs import JobRegistry, job_type_stats, recent_runs
 from vigil.core.modules import module_prefix
 from vigil.core.runtime import Runtime
 from vigil.core.scheduling import upcoming_runs
-from vigil.markets import service
+from vigil.markets import crypto, service
 from vigil.markets.schemas import (
     AnalysisOut,
+    AssetCreated,
+    AssetIn,
     AssetOut,
     GoldOut,
     JobRunOut,
@@ -33,6 +35,7 @@ from vigil.markets.schemas import (
     UpcomingRun,
 )
 from vigil.markets.sources import SOURCES, SeriesKind
+from vigil.markets.sources.coingecko import CoinGeckoClient
 from vigil.settings import Settings
 
 router = APIRouter(prefix=module_prefix("markets"), tags=["markets"])
@@ -119,6 +122,48 @@ def list_currencies(
 ) -> Page[AssetOut]:
     items, total = service.list_assets(session, SeriesKind.CURRENCY, limit, offset)
     return Page[AssetOut].model_validate(_page(items, total, limit, offset))
+
+
+KindQ = Annotated[
+    SeriesKind | None,
+    Query(description="Only assets of this kind (currency, gold, crypto); omit for all."),
+]
+
+
+@router.get("/assets", response_model=Page[AssetOut], summary="Tracked assets of every kind")
+def list_assets(
+    session: SessionDep, kind: KindQ = None, limit: LimitQ = 1000, offset: OffsetQ = 0
+) -> Page[AssetOut]:
+    items, total = service.list_assets(session, kind, limit, offset)
+    return Page[AssetOut].model_validate(_page(items, total, limit, offset))
+
+
+@router.post(
+    "/assets",
+    response_model=AssetCreated,
+    status_code=201,
+    summary="Track a crypto asset (checked with the source; its last 24 h loaded)",
+    responses={
+        409: {"description": "The symbol is taken."},
+        422: {"description": "Unknown source, an id the source does not know, bad input."},
+        503: {"description": "The source did not answer; nothing was stored."},
+    },
+)
+def create_asset(body: AssetIn, runtime: RuntimeDep) -> AssetCreated:
+    new = crypto.NewAsset(body.symbol, body.source, body.source_ref, body.quote)
+    with CoinGeckoClient.from_settings(runtime.settings) as client:
+        asset, rows = crypto.add_asset(runtime.db, new, client)
+    return AssetCreated(
+        code=asset.code,
+        name=asset.name,
+        kind=asset.kind,
+        source=asset.source,
+        quote=asset.quote,
+        source_ref=asset.source_ref,
+        first_date=None,
+        last_date=None,
+        backfilled_rows=rows,
+    )
 
 
 @router.get("/rates", response_model=Page[RateOut], summary="Daily mid rates (NBP table A)")

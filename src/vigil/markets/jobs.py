@@ -10,10 +10,11 @@ from sqlalchemy import select
 from vigil.core.cache import CacheRule, cache_key
 from vigil.core.jobs import JobContext, JobResult, JobSpec
 from vigil.core.queue import Trigger
-from vigil.markets import miner
+from vigil.markets import crypto, miner
 from vigil.markets.brain import BrainSettings, compute_signals, refresh_snapshot, stale_assets
 from vigil.markets.models import Asset
 from vigil.markets.sources import SeriesKind, create_source
+from vigil.markets.sources.coingecko import CoinGeckoClient
 
 NBP = "nbp"
 # Backfill and sync write the same series: one waits for (skips while) the other.
@@ -70,6 +71,31 @@ def sync(ctx: JobContext) -> JobResult:
         resume_only=True,
         nothing_new="no new quotes (weekend, holiday or not yet published)",
     )
+
+
+# --- the telemetry board: crypto prices -------------------------------------------------
+
+PRICES_INGESTED = "prices.ingested"
+
+
+def crypto_poll(ctx: JobContext) -> JobResult:
+    """One tick: the current price of every tracked crypto asset, one batched request per
+    quote currency; publishes ``prices.ingested`` per asset that got a price."""
+    with ctx.db.session() as session:
+        assets = crypto.tracked_assets(session)
+    if not assets:
+        return JobResult("skipped", 0, "no crypto assets tracked (POST /api/v1/markets/assets)")
+    with CoinGeckoClient.from_settings(ctx.settings) as client:
+        tick = crypto.fetch_tick(client, assets)
+    with ctx.db.session(write=True) as session:
+        rows = crypto.store_tick(session, tick)
+    ctx.rows_written += rows
+    for code, ts in tick.stamps.items():
+        stamp = ts.isoformat()
+        event = {"type": "crypto", "asset": code, "from": stamp, "to": stamp, "rows": 1}
+        ctx.events.publish(PRICES_INGESTED, {**event, "job_id": ctx.job_id})
+    missing = f"; no price for {', '.join(tick.missing)}" if tick.missing else ""
+    return JobResult("ok", rows, f"{rows} prices for {len(tick.stamps)} assets{missing}")
 
 
 # --- the brain ------------------------------------------------------------------------------
@@ -190,6 +216,13 @@ JOBS = (
         schedule="0 * * * *",
         schedule_setting="nbp_sync_cron",
         description="Fetch NBP quotes published since the last stored date.",
+    ),
+    JobSpec(
+        name="markets.crypto.poll",
+        func=crypto_poll,
+        queue="ingest",
+        interval_setting="coingecko_poll_seconds",
+        description="Current prices of the tracked crypto assets (CoinGecko).",
     ),
     JobSpec(
         name="markets.signals",

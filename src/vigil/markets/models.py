@@ -25,8 +25,10 @@ class Asset(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(200))
-    kind: Mapped[str] = mapped_column(String(16))  # currency | gold (| crypto)
+    kind: Mapped[str] = mapped_column(String(16))  # currency | gold | crypto
     source: Mapped[str] = mapped_column(String(50))
+    #: The source's own id when it differs from ``code`` (CoinGecko's "bitcoin" for BTC).
+    source_ref: Mapped[str | None] = mapped_column(String(100), nullable=True)
     quote: Mapped[str] = mapped_column(String(16), default="PLN")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

@@ -25,8 +25,22 @@ class AssetOut(BaseModel):
     kind: str = Field(examples=["currency"])
     source: str = Field(examples=["nbp"])
     quote: str = Field(examples=["PLN"])
+    source_ref: str | None = Field(None, examples=["bitcoin"], description="The source's id.")
     first_date: date | None
     last_date: date | None
+
+
+class AssetIn(BaseModel):
+    """A crypto asset to track (the telemetry board)."""
+
+    symbol: str = Field(examples=["BTC"], description="Your symbol for it, 2-12 letters/digits.")
+    source: str = Field(examples=["coingecko"], description="An installed crypto source.")
+    source_ref: str = Field(examples=["bitcoin"], description="The source's id of the coin.")
+    quote: str = Field("usd", examples=["usd"], description="Currency it is priced in.")
+
+
+class AssetCreated(AssetOut):
+    backfilled_rows: int = Field(description="Prices of the last 24 hours stored at once.")
 
 
 class RateOut(BaseModel):

@@ -216,6 +216,7 @@ def list_assets(
                 "kind": asset.kind,
                 "source": asset.source,
                 "quote": asset.quote,
+                "source_ref": asset.source_ref,
                 "first_date": first,
                 "last_date": last,
             }

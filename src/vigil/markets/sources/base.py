@@ -21,6 +21,7 @@ from vigil.settings import Settings
 class SeriesKind(StrEnum):
     CURRENCY = "currency"
     GOLD = "gold"
+    CRYPTO = "crypto"  # intraday prices (CoinGecko); no effective_date
 
 
 @dataclass(frozen=True, slots=True)
