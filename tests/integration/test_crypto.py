@@ -5,7 +5,7 @@ tick storing one batched answer per quote currency."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +17,7 @@ from tests.conftest import TransactionalDatabase
 from tests.fakes.coingecko_server import FakeCoinGecko
 from tests.support.app import api
 from vigil.core.runtime import Runtime
+from vigil.markets import crypto
 from vigil.markets.models import Asset, Price
 
 T0 = 1_764_000_000  # unix seconds of the fake's "last updated"
@@ -172,3 +173,71 @@ def test_the_poll_is_scheduled_every_poll_interval(
     assert poll["cron"] == "@every 30s"
     first, second = (datetime.fromisoformat(t) for t in poll["next_runs"][:2])
     assert (second - first).total_seconds() == 30
+
+
+# --- GET /prices: a window of recent prices -------------------------------------------------
+
+
+def seed_minutes(db: TransactionalDatabase, now: datetime, count: int) -> list[Decimal]:
+    """ETH priced every minute, 30 s off the minute so windows never cut at a point."""
+    values = [Decimal(3000) + Decimal((i * 37) % 101) / 10 for i in range(count)]
+    with db.session() as session:
+        asset = Asset(code="ETH", name="ethereum", kind="crypto", source="coingecko", quote="USD")
+        session.add(asset)
+        session.flush()
+        rows = [
+            crypto.PriceRow(asset.id, now - timedelta(seconds=60 * i + 30), values[i])
+            for i in range(count)
+        ]
+        crypto._store(session, rows, "coingecko", now)
+    return values
+
+
+def test_a_window_of_prices_is_downsampled_keeping_its_shape(
+    db: TransactionalDatabase, app: tuple[TestClient, Runtime]
+) -> None:
+    client, _ = app
+    values = seed_minutes(db, datetime.now(UTC), 2000)
+    short = client.get("/api/v1/markets/prices", params={"asset": "eth", "window": "15m"})
+    assert short.status_code == 200, short.text
+    body = short.json()
+    assert (body["asset"], body["quote"], body["window"], body["total"]) == (
+        "ETH",
+        "USD",
+        "15m",
+        15,
+    )
+    assert [Decimal(p["price"]) for p in body["points"]] == values[:15][::-1]  # oldest first
+
+    day = client.get(
+        "/api/v1/markets/prices", params={"asset": "ETH", "window": "24h", "max_points": 100}
+    ).json()
+    assert day["total"] == 1440
+    points = [Decimal(p["price"]) for p in day["points"]]
+    assert 4 <= len(points) <= 100
+    assert (points[0], points[-1]) == (values[1439], values[0])  # the ends are kept
+    assert (min(points), max(points)) == (min(values[:1440]), max(values[:1440]))
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "needle"),
+    [
+        ({"asset": "ETH", "window": "1w"}, 422, "e.g. 15m, 1h, 24h, 7d or 30d"),
+        ({"asset": "ETH", "window": "400d"}, 422, "365d"),
+        ({"asset": "ETH", "max_points": 2}, 422, "max_points"),
+        ({"asset": "DOGE"}, 404, "Unknown asset code 'DOGE'"),
+    ],
+)
+def test_a_bad_window_request_is_a_clear_4xx(
+    db: TransactionalDatabase,
+    app: tuple[TestClient, Runtime],
+    params: dict[str, Any],
+    status: int,
+    needle: str,
+) -> None:
+    client, _ = app
+    seed_minutes(db, datetime.now(UTC), 10)
+    response = client.get("/api/v1/markets/prices", params=params)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert needle in response.json()["detail"]

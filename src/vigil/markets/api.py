@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 import orjson
@@ -16,9 +16,11 @@ from vigil.core.deps import db_session, job_registry, settings_dep
 from vigil.core.deps import runtime as runtime_dep
 from vigil.core.jobs import JobRegistry, job_type_stats, recent_runs
 from vigil.core.modules import module_prefix
+from vigil.core.problems import BadRequest
 from vigil.core.runtime import Runtime
 from vigil.core.scheduling import upcoming_runs
 from vigil.markets import crypto, service
+from vigil.markets.analytics.windows import MIN_DOWNSAMPLE_POINTS, parse_window
 from vigil.markets.schemas import (
     AnalysisOut,
     AssetCreated,
@@ -29,6 +31,8 @@ from vigil.markets.schemas import (
     JobTypeStatsOut,
     MinerStats,
     Page,
+    PricePointOut,
+    PriceWindowOut,
     RateOut,
     SignalOut,
     SourceOut,
@@ -163,6 +167,40 @@ def create_asset(body: AssetIn, runtime: RuntimeDep) -> AssetCreated:
         first_date=None,
         last_date=None,
         backfilled_rows=rows,
+    )
+
+
+@router.get(
+    "/prices",
+    response_model=PriceWindowOut,
+    summary="An asset's prices over a recent window, downsampled to at most max_points",
+)
+def price_window(
+    session: SessionDep,
+    asset: Annotated[
+        str, Query(pattern="^[A-Za-z0-9]{2,12}$", description="Asset code: BTC, USD, XAU…")
+    ],
+    window: Annotated[
+        str, Query(description="How far back: 15m, 1h, 24h, 7d, 30d (N minutes/hours/days).")
+    ] = "24h",
+    max_points: Annotated[
+        int,
+        Query(ge=MIN_DOWNSAMPLE_POINTS, le=10_000, description="At most this many points."),
+    ] = 500,
+) -> PriceWindowOut:
+    try:
+        span = parse_window(window)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    found = service.price_window(session, asset, span, max_points, datetime.now(UTC))
+    return PriceWindowOut(
+        asset=found.asset.code,
+        quote=found.asset.quote,
+        window=window,
+        start=found.start,
+        end=found.end,
+        total=found.total,
+        points=[PricePointOut(ts=ts, price=str(price)) for ts, price in found.points],
     )
 
 

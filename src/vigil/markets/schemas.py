@@ -133,3 +133,18 @@ class AnalysisOut(BaseModel):
         "returns, %), trend (up/down/flat), points, from, to, last_crossing."
     )
     generated_at: datetime
+
+
+class PricePointOut(BaseModel):
+    ts: datetime
+    price: str = Field(examples=["91000.25"], description="Exact decimal text.")
+
+
+class PriceWindowOut(BaseModel):
+    asset: str = Field(examples=["BTC"])
+    quote: str = Field(examples=["USD"])
+    window: str = Field(examples=["24h"])
+    start: datetime = Field(description="Exclusive: points after it.")
+    end: datetime = Field(description="Inclusive: the time of the request.")
+    total: int = Field(description="Points in the window before downsampling.")
+    points: list[PricePointOut]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from vigil.core.bulk import bulk_upsert
 from vigil.core.problems import BadRequest, NotFound
+from vigil.markets.analytics.windows import downsample
 from vigil.markets.models import AnalysisSnapshot, Asset, Price, SignalRow
 from vigil.markets.sources.base import Quote, SeriesKind
 
@@ -315,6 +317,31 @@ def price_items_json(
     else:
         total = session.scalar(select(func.count()).select_from(Price).where(*conditions)) or 0
     return text or "", total
+
+
+@dataclass(frozen=True)
+class PriceWindow:
+    asset: Asset
+    start: datetime
+    end: datetime
+    total: int  # points in the window before downsampling
+    points: list[tuple[datetime, Decimal]]
+
+
+def price_window(
+    session: Session, code: str, window: timedelta, max_points: int, now: datetime
+) -> PriceWindow:
+    """An asset's prices in (now - window, now], oldest first, downsampled to at most
+    ``max_points`` (the shape kept: see ``analytics.windows.downsample``)."""
+    asset = get_asset(session, code)
+    start = now - window
+    stmt = (
+        select(Price.ts, Price.price)
+        .where(Price.asset_id == asset.id, Price.ts > start, Price.ts <= now)
+        .order_by(Price.ts)
+    )
+    points = [(ts, Decimal(price)) for ts, price in session.execute(stmt)]
+    return PriceWindow(asset, start, now, len(points), downsample(points, max_points))
 
 
 def asset_ids_of_kind(session: Session, kind: SeriesKind) -> list[int]:
