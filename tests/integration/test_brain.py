@@ -195,8 +195,11 @@ def test_ingest_event_triggers_signals_through_the_queue(db: TransactionalDataba
             },
         )
     # both events wait in one coalesced run, from the earliest date
-    assert runtime.queue.pending() == [("markets.signals", {"assets": {"USD": "2002-01-02"}})]
-    assert runtime.queue.drain() == 1
+    assert runtime.queue.pending() == [
+        ("markets.signals", {"assets": {"USD": "2002-01-02"}}),
+        ("markets.alerts", {"assets": ["USD"]}),  # no rule: it fires nothing
+    ]
+    assert runtime.queue.drain() == 2
     with db.session() as session:
         assert len(stored_signals(session, "USD")) == 100 - 33
     (update,) = updates

@@ -58,8 +58,13 @@ def test_backfill_command_loads_the_requested_range(tmp_path: Path, fake: FakeNB
     expected = (
         sum(1 for (_, d) in fake.expected_rates() if date(2023, 1, 2) <= d <= date(2023, 1, 6)) + 4
     )  # + gold
-    # the backfill, then the signals it triggered (4 days: too few for a MACD, skipped)
-    assert status == [("markets.backfill", "ok", expected), ("markets.signals", "skipped", 0)]
+    # the backfill, then what it triggered: signals (4 days: too few for a MACD) and alerts
+    # (no rule), both skipped
+    assert status == [
+        ("markets.backfill", "ok", expected),
+        ("markets.signals", "skipped", 0),
+        ("markets.alerts", "skipped", 0),
+    ]
 
     again = vigil(
         tmp_path, fake, "markets", "backfill", "--from", "2023-01-02", "--to", "2023-01-06"

@@ -66,7 +66,7 @@ def test_the_celery_queue_puts_a_job_on_its_specs_queue_in_redis(
     assert message["headers"]["argsrepr"] == "['t.ingest', {'from': '2024-01-02'}]"
 
 
-def _signals_pending_after_an_ingest_event(runtime: Runtime) -> list[str]:
+def _pending_after_an_ingest_event(runtime: Runtime) -> list[str]:
     runtime.events.publish(
         "rates.ingested",
         {"type": "currency", "asset": "USD", "from": "2024-01-02", "to": "2024-01-03", "rows": 2},
@@ -79,8 +79,11 @@ def test_only_roles_that_run_the_brain_react_to_ingest_events(tmp_path: Any) -> 
     embedded = Runtime.create(settings)
     api = Runtime.create(settings, role="api")
     try:
-        assert _signals_pending_after_an_ingest_event(embedded) == ["markets.signals"]
-        assert _signals_pending_after_an_ingest_event(api) == []
+        assert _pending_after_an_ingest_event(embedded) == [
+            "markets.signals",
+            "markets.alerts",
+        ]
+        assert _pending_after_an_ingest_event(api) == []
     finally:
         embedded.close()
         api.close()

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from vigil.core.answers import cached_json
@@ -19,9 +19,12 @@ from vigil.core.modules import module_prefix
 from vigil.core.problems import BadRequest
 from vigil.core.runtime import Runtime
 from vigil.core.scheduling import upcoming_runs
-from vigil.markets import crypto, service
+from vigil.markets import alerting, crypto, service
 from vigil.markets.analytics.windows import MIN_DOWNSAMPLE_POINTS, parse_window
 from vigil.markets.schemas import (
+    AlertOut,
+    AlertRuleIn,
+    AlertRuleOut,
     AnalysisOut,
     AssetCreated,
     AssetIn,
@@ -202,6 +205,72 @@ def price_window(
         total=found.total,
         points=[PricePointOut(ts=ts, price=str(price)) for ts, price in found.points],
     )
+
+
+# --- alert rules and alerts ---------------------------------------------------------------
+
+AssetFilterQ = Annotated[
+    str | None, Query(pattern="^[A-Za-z0-9]{2,12}$", description="Only this asset's.")
+]
+RuleIdP = Annotated[int, Path(ge=1, description="The rule's id.")]
+
+
+def _rule_input(body: AlertRuleIn) -> alerting.RuleInput:
+    return alerting.RuleInput(
+        body.asset,
+        body.threshold_pct,
+        body.window_minutes,
+        body.direction,
+        body.cooldown_minutes,
+        body.enabled,
+    )
+
+
+@router.get("/alert-rules", response_model=Page[AlertRuleOut], summary="Alert rules")
+def list_alert_rules(
+    session: SessionDep, asset: AssetFilterQ = None, limit: LimitQ = 1000, offset: OffsetQ = 0
+) -> Page[AlertRuleOut]:
+    rows, total = alerting.list_rules(session, asset, limit, offset)
+    items = [AlertRuleOut.model_validate(r) for r in rows]
+    return Page[AlertRuleOut].model_validate(_page(items, total, limit, offset))
+
+
+@router.post(
+    "/alert-rules",
+    response_model=AlertRuleOut,
+    status_code=201,
+    summary="Add an alert rule (an asset's own, or the default of every asset)",
+)
+def create_alert_rule(body: AlertRuleIn, session: SessionDep) -> AlertRuleOut:
+    return AlertRuleOut.model_validate(alerting.create_rule(session, _rule_input(body)))
+
+
+@router.get("/alert-rules/{rule_id}", response_model=AlertRuleOut, summary="One alert rule")
+def get_alert_rule(rule_id: RuleIdP, session: SessionDep) -> AlertRuleOut:
+    return AlertRuleOut.model_validate(alerting.get_rule(session, rule_id))
+
+
+@router.put("/alert-rules/{rule_id}", response_model=AlertRuleOut, summary="Replace an alert rule")
+def replace_alert_rule(rule_id: RuleIdP, body: AlertRuleIn, session: SessionDep) -> AlertRuleOut:
+    return AlertRuleOut.model_validate(alerting.update_rule(session, rule_id, _rule_input(body)))
+
+
+@router.delete("/alert-rules/{rule_id}", status_code=204, summary="Delete an alert rule")
+def delete_alert_rule(rule_id: RuleIdP, session: SessionDep) -> Response:
+    alerting.delete_rule(session, rule_id)
+    return Response(status_code=204)
+
+
+@router.get("/alerts", response_model=Page[AlertOut], summary="Fired alerts, newest first")
+def list_alerts(
+    session: SessionDep,
+    asset: AssetFilterQ = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size (default 20).")] = 20,
+    offset: OffsetQ = 0,
+) -> Page[AlertOut]:
+    rows, total = alerting.list_alerts(session, asset, limit, offset)
+    items = [AlertOut.model_validate(r) for r in rows]
+    return Page[AlertOut].model_validate(_page(items, total, limit, offset))
 
 
 @router.get("/rates", response_model=Page[RateOut], summary="Daily mid rates (NBP table A)")

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from vigil.core.cache import CacheRule, cache_key
 from vigil.core.jobs import JobContext, JobResult, JobSpec
 from vigil.core.queue import Trigger
-from vigil.markets import crypto, miner
+from vigil.markets import alerting, crypto, miner
 from vigil.markets.brain import BrainSettings, compute_signals, refresh_snapshot, stale_assets
 from vigil.markets.models import Asset
 from vigil.markets.sources import SeriesKind, create_source
@@ -98,6 +98,47 @@ def crypto_poll(ctx: JobContext) -> JobResult:
     return JobResult("ok", rows, f"{rows} prices for {len(tick.stamps)} assets{missing}")
 
 
+ALERTS_FIRED = "alerts.fired"
+
+
+def merge_alert_requests(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    return {"assets": sorted(set(first.get("assets", [])) | set(second.get("assets", [])))}
+
+
+def alerts(ctx: JobContext) -> JobResult:
+    """Evaluates the alert rules of ``params["assets"]`` (the assets an ingest changed);
+    publishes ``alerts.fired`` per alert."""
+    codes = list(ctx.params.get("assets", []))
+    with ctx.db.session(write=True) as session:
+        evaluation = alerting.evaluate_assets(session, codes)
+        fired = evaluation.fired
+        details = [
+            {
+                "id": a.id,
+                "asset": a.asset_code,
+                "rule_id": a.rule_id,
+                "direction": a.direction,
+                "change_pct": str(a.change_pct),
+                "window_minutes": a.window_minutes,
+                "triggered_at": a.triggered_at.isoformat(),
+            }
+            for a in fired
+        ]
+    ctx.rows_written += len(fired)
+    for detail in details:
+        ctx.events.publish(ALERTS_FIRED, {**detail, "job_id": ctx.job_id})
+    if evaluation.checked == 0:
+        return JobResult("skipped", 0, f"no alert rule applies to {', '.join(codes) or '-'}")
+    if not fired:
+        return JobResult("ok", 0, f"{evaluation.checked} rules checked, none fired")
+    return JobResult(
+        "ok",
+        len(fired),
+        f"{len(fired)} alerts: "
+        + ", ".join(f"{d['asset']} {d['direction']} {d['change_pct']}%" for d in details),
+    )
+
+
 # --- the brain ------------------------------------------------------------------------------
 
 SIGNALS_UPDATED = "signals.updated"
@@ -181,6 +222,16 @@ TRIGGERS = (
         job="markets.signals",
         params=lambda event: {"assets": {event["asset"]: event["from"]}},
     ),
+    Trigger(
+        topic="prices.ingested",
+        job="markets.alerts",
+        params=lambda event: {"assets": [event["asset"]]},
+    ),
+    Trigger(
+        topic="rates.ingested",
+        job="markets.alerts",
+        params=lambda event: {"assets": [event["asset"]]},
+    ),
 )
 
 
@@ -223,6 +274,15 @@ JOBS = (
         queue="ingest",
         interval_setting="coingecko_poll_seconds",
         description="Current prices of the tracked crypto assets (CoinGecko).",
+    ),
+    JobSpec(
+        name="markets.alerts",
+        func=alerts,
+        queue="analytics",
+        merge=merge_alert_requests,
+        settle_seconds=0.25,  # a tick's events (one per asset) become one run
+        max_delay_seconds=5.0,
+        description="Evaluate the alert rules of the assets an ingest changed.",
     ),
     JobSpec(
         name="markets.signals",

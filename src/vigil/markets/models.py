@@ -13,7 +13,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Date, Float, Integer, String
+from sqlalchemy import JSON, Boolean, Date, Float, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vigil.core.db import Base, ExactDecimal, UTCDateTime, utcnow
@@ -87,3 +87,52 @@ class AnalysisSnapshot(Base):
     window_days: Mapped[int] = mapped_column(Integer, primary_key=True)
     stats: Mapped[dict[str, Any]] = mapped_column(JSON)
     generated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AlertRuleRow(Base):
+    """ "N % in M minutes": ``asset_code`` None is the default rule of every asset that has no
+    rule of its own (an asset's own rules replace the defaults)."""
+
+    __tablename__ = "alert_rules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    asset_code: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    threshold_pct: Mapped[Decimal] = mapped_column(ExactDecimal())
+    window_minutes: Mapped[int] = mapped_column(Integer)
+    direction: Mapped[str] = mapped_column(String(4))  # up | down | both
+    cooldown_minutes: Mapped[int] = mapped_column(Integer)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class AlertRow(Base):
+    """One fired alert: the move, the rule that saw it, and when."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    asset_code: Mapped[str] = mapped_column(String(32))
+    rule_id: Mapped[int] = mapped_column(Integer)
+    direction: Mapped[str] = mapped_column(String(4))  # up | down
+    change_pct: Mapped[Decimal] = mapped_column(ExactDecimal())
+    threshold_pct: Mapped[Decimal] = mapped_column(ExactDecimal())
+    window_minutes: Mapped[int] = mapped_column(Integer)
+    start_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    start_price: Mapped[Decimal] = mapped_column(ExactDecimal())
+    end_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    end_price: Mapped[Decimal] = mapped_column(ExactDecimal())
+    triggered_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_alerts_asset_code_id", "asset_code", "id"),)
+
+
+class AlertStateRow(Base):
+    """A rule's memory for one asset (armed, last fired), so one long move fires once."""
+
+    __tablename__ = "alert_states"
+
+    asset_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    rule_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Generic, TypeVar
+from decimal import Decimal
+from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 T = TypeVar("T")
 
@@ -148,3 +149,62 @@ class PriceWindowOut(BaseModel):
     end: datetime = Field(description="Inclusive: the time of the request.")
     total: int = Field(description="Points in the window before downsampling.")
     points: list[PricePointOut]
+
+
+class AlertRuleIn(BaseModel):
+    """ "Alert when the price moves ``threshold_pct`` % within ``window_minutes``"."""
+
+    asset: str | None = Field(
+        None,
+        pattern="^[A-Za-z0-9]{2,12}$",
+        examples=["BTC"],
+        description="The asset; empty: the default rule of every asset without its own.",
+    )
+    threshold_pct: Decimal = Field(gt=0, le=1000, examples=["5"], description="Move, in %.")
+    window_minutes: int = Field(ge=1, le=525_600, examples=[60], description="Over how long.")
+    direction: Literal["up", "down", "both"] = "both"
+    cooldown_minutes: int = Field(
+        60, ge=1, le=525_600, description="Before the same move may fire again."
+    )
+    enabled: bool = True
+
+
+class AlertRuleOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    asset: str | None = Field(validation_alias="asset_code")
+    threshold_pct: str
+    window_minutes: int
+    direction: str
+    cooldown_minutes: int
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime
+
+    @field_validator("threshold_pct", mode="before")
+    @classmethod
+    def _text(cls, value: object) -> str:
+        return str(value)
+
+
+class AlertOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    asset: str = Field(validation_alias="asset_code")
+    rule_id: int
+    direction: str
+    change_pct: str
+    threshold_pct: str
+    window_minutes: int
+    start_at: datetime
+    start_price: str
+    end_at: datetime
+    end_price: str
+    triggered_at: datetime
+
+    @field_validator("change_pct", "threshold_pct", "start_price", "end_price", mode="before")
+    @classmethod
+    def _text(cls, value: object) -> str:
+        return str(value)
