@@ -12,6 +12,8 @@ from limits import parse_many
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from vigil.core.notify import WebhookTarget
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -119,6 +121,16 @@ class Settings(BaseSettings):
     signals_watchdog_cron: str = Field(
         "15 * * * *", description="When the brain catches up on assets with unsignalled prices."
     )
+
+    # --- notifications ----------------------------------------------------------------------
+    webhooks: list[WebhookTarget] = Field(
+        default_factory=list,
+        description='Where alerts are sent (JSON list): [{"url": "https://…", "format": '
+        '"generic" | "slack" | "discord"}]. Empty: alerts are only stored and logged.',
+    )
+    webhook_max_attempts: int = Field(5, ge=1, le=20, description="Tries per webhook and alert.")
+    webhook_backoff_initial_seconds: float = Field(0.5, ge=0)
+    webhook_backoff_max_seconds: float = Field(30.0, ge=0)
 
     # --- distributed roles: events, Celery, the scheduler's lock ----------------------------
     event_channels: dict[str, str] = Field(

@@ -21,6 +21,7 @@ from prometheus_client import Counter, Histogram
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from vigil.core.notify import Notice
 from vigil.core.problems import BadRequest, NotFound
 from vigil.markets.analytics.alerts import AlertRule, RuleState, change_pct, evaluate
 from vigil.markets.models import AlertRow, AlertRuleRow, AlertStateRow, Asset, Price
@@ -256,3 +257,39 @@ def _record(session: Session, code: str, rule: AlertRuleRow, alert: Any) -> Aler
         },
     )
     return row
+
+
+# --- notifications ------------------------------------------------------------------------------
+
+
+def notice_of(alert: AlertRow) -> Notice:
+    sign = "+" if alert.direction == "up" else ""
+    return Notice(
+        event="alert",
+        title=f"Vigil alert: {alert.asset_code} {alert.direction}",
+        text=(
+            f"{alert.asset_code} moved {sign}{alert.change_pct} % in {alert.window_minutes} "
+            f"min ({alert.start_price} at {alert.start_at:%Y-%m-%d %H:%M} UTC → "
+            f"{alert.end_price} at {alert.end_at:%Y-%m-%d %H:%M} UTC; "
+            f"threshold {alert.threshold_pct} %)"
+        ),
+        details={
+            "id": alert.id,
+            "asset": alert.asset_code,
+            "rule_id": alert.rule_id,
+            "direction": alert.direction,
+            "change_pct": str(alert.change_pct),
+            "threshold_pct": str(alert.threshold_pct),
+            "window_minutes": alert.window_minutes,
+            "start_at": alert.start_at.isoformat(),
+            "start_price": str(alert.start_price),
+            "end_at": alert.end_at.isoformat(),
+            "end_price": str(alert.end_price),
+            "triggered_at": alert.triggered_at.isoformat(),
+        },
+    )
+
+
+def alerts_by_id(session: Session, ids: list[int]) -> list[AlertRow]:
+    stmt = select(AlertRow).where(AlertRow.id.in_(ids)).order_by(AlertRow.id)
+    return list(session.scalars(stmt))

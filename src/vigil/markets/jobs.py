@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from vigil.core.cache import CacheRule, cache_key
 from vigil.core.jobs import JobContext, JobResult, JobSpec
+from vigil.core.notify import DeliveryError, send
 from vigil.core.queue import Trigger
 from vigil.markets import alerting, crypto, miner
 from vigil.markets.brain import BrainSettings, compute_signals, refresh_snapshot, stale_assets
@@ -139,6 +140,31 @@ def alerts(ctx: JobContext) -> JobResult:
     )
 
 
+def notify_alerts(ctx: JobContext) -> JobResult:
+    """Sends the alerts ``params["alerts"]`` (ids) to every webhook of ``VIGIL_WEBHOOKS``,
+    each retried with backoff; fails, naming the webhooks that refused, if any did."""
+    targets = ctx.settings.webhooks
+    if not targets:
+        return JobResult("skipped", 0, "no webhook configured (VIGIL_WEBHOOKS)")
+    with ctx.db.session() as session:
+        notices = [
+            alerting.notice_of(a)
+            for a in alerting.alerts_by_id(session, ctx.params.get("alerts", []))
+        ]
+    errors: list[str] = []
+    for notice in notices:
+        errors += send(
+            targets,
+            notice,
+            max_attempts=ctx.settings.webhook_max_attempts,
+            backoff_initial=ctx.settings.webhook_backoff_initial_seconds,
+            backoff_max=ctx.settings.webhook_backoff_max_seconds,
+        )
+    if errors:
+        raise DeliveryError("; ".join(sorted(set(errors))))
+    return JobResult("ok", 0, f"{len(notices)} alerts sent to {len(targets)} webhooks")
+
+
 # --- the brain ------------------------------------------------------------------------------
 
 SIGNALS_UPDATED = "signals.updated"
@@ -232,6 +258,11 @@ TRIGGERS = (
         job="markets.alerts",
         params=lambda event: {"assets": [event["asset"]]},
     ),
+    Trigger(
+        topic=ALERTS_FIRED,
+        job="markets.alerts.notify",
+        params=lambda event: {"alerts": [event["id"]]},
+    ),
 )
 
 
@@ -283,6 +314,15 @@ JOBS = (
         settle_seconds=0.25,  # a tick's events (one per asset) become one run
         max_delay_seconds=5.0,
         description="Evaluate the alert rules of the assets an ingest changed.",
+    ),
+    JobSpec(
+        name="markets.alerts.notify",
+        func=notify_alerts,
+        queue="analytics",
+        merge=lambda a, b: {"alerts": sorted(set(a.get("alerts", [])) | set(b.get("alerts", [])))},
+        settle_seconds=0.25,
+        max_delay_seconds=5.0,
+        description="Send fired alerts to the configured webhooks (generic, Slack, Discord).",
     ),
     JobSpec(
         name="markets.signals",

@@ -1,0 +1,129 @@
+"""Notifications to webhooks: generic JSON, Slack or Discord, retried with backoff.
+
+Any module can notify: it builds a :class:`Notice` (a title, one line of text and the
+details as a flat mapping) and :func:`send` posts it to every configured target in the
+target's format. Targets come from ``VIGIL_WEBHOOKS`` (a JSON list of
+``{"url": …, "format": "generic" | "slack" | "discord"}``).
+
+- generic: ``{"event", "title", "text", "details"}``: for Alertmanager-style receivers,
+  scripts and tests.
+- slack: an incoming-webhook message, ``{"text": …}``.
+- discord: a webhook message, ``{"content": …}`` (Discord refuses content over 2,000
+  characters, so it is cut there).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import httpx
+from pydantic import BaseModel, HttpUrl
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from vigil import __version__
+
+log = logging.getLogger(__name__)
+
+DISCORD_LIMIT = 2000
+USER_AGENT = f"Vigil/{__version__} (webhook notifications)"
+
+
+class WebhookTarget(BaseModel):
+    url: HttpUrl
+    format: Literal["generic", "slack", "discord"] = "generic"
+
+
+@dataclass(frozen=True)
+class Notice:
+    event: str  # e.g. "alert"
+    title: str
+    text: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+class DeliveryError(Exception):
+    """A webhook refused or did not take a notice after every attempt."""
+
+
+class _Retryable(Exception):
+    pass
+
+
+def payload(notice: Notice, fmt: str) -> dict[str, Any]:
+    line = f"{notice.title}: {notice.text}"
+    if fmt == "slack":
+        return {"text": line}
+    if fmt == "discord":
+        return {"content": line[:DISCORD_LIMIT]}
+    return {
+        "event": notice.event,
+        "title": notice.title,
+        "text": notice.text,
+        "details": dict(notice.details),
+    }
+
+
+def _post_once(client: httpx.Client, target: WebhookTarget, body: dict[str, Any]) -> None:
+    try:
+        response = client.post(str(target.url), json=body)
+    except httpx.TransportError as exc:
+        raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
+    if response.status_code == 429 or response.status_code >= 500:
+        raise _Retryable(f"answered {response.status_code}")
+    if response.status_code >= 400:  # the receiver refuses this body: retrying won't help
+        raise DeliveryError(
+            f"webhook {target.url.host} refused the {target.format} notice with "
+            f"{response.status_code}: {response.text[:200]}"
+        )
+
+
+def send(
+    targets: Sequence[WebhookTarget],
+    notice: Notice,
+    *,
+    max_attempts: int = 5,
+    backoff_initial: float = 0.5,
+    backoff_max: float = 30.0,
+    timeout: float = 10.0,
+    sleep: Callable[[float], None] | None = None,
+) -> list[str]:
+    """Posts ``notice`` to every target; returns the errors of the targets that failed
+    after their retries (the others got it)."""
+    errors: list[str] = []
+    with httpx.Client(timeout=timeout, headers={"User-Agent": USER_AGENT}) as client:
+        for target in targets:
+            body = payload(notice, target.format)
+
+            def warn(state: RetryCallState, target: WebhookTarget = target) -> None:
+                exc = state.outcome.exception() if state.outcome else None
+                log.warning(
+                    "webhook %s: attempt %d of %d failed (%s)",
+                    target.url.host,
+                    state.attempt_number,
+                    max_attempts,
+                    exc,
+                )
+
+            retrying = Retrying(
+                stop=stop_after_attempt(max_attempts),
+                wait=wait_exponential_jitter(multiplier=backoff_initial, max=backoff_max),
+                retry=retry_if_exception_type(_Retryable),
+                before_sleep=warn,
+                reraise=True,
+                sleep=sleep or time.sleep,
+            )
+            try:
+                retrying(_post_once, client, target, body)
+            except (_Retryable, DeliveryError) as exc:
+                errors.append(f"{target.url.host}: {exc}")
+    return errors
