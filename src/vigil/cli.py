@@ -13,6 +13,7 @@ import uvicorn
 from vigil.core.api import create_app
 from vigil.core.jobs import worker_id
 from vigil.core.leader import LeaderLock
+from vigil.core.metrics import multiprocess_metrics
 from vigil.core.modules import load_modules
 from vigil.core.runtime import Runtime, boot, job_queues
 from vigil.core.scheduling import Scheduler
@@ -74,8 +75,14 @@ def api(
         _serve(False, host, port)
         return
     boot().close()  # migrate once, here, not in every worker
-    # Each worker process builds its own app (and database pool) from the settings.
-    _uvicorn("vigil.core.api:create_app_from_settings", host, port, factory=True, workers=workers)
+    # The workers write their metrics to one directory and each scrape sums them all;
+    # set before uvicorn spawns them, removed (if it is ours) when they are gone.
+    with multiprocess_metrics() as metrics_dir:
+        log.info("metrics of %d workers summed through %s", workers, metrics_dir)
+        # Each worker process builds its own app (and database pool) from the settings.
+        _uvicorn(
+            "vigil.core.api:create_app_from_settings", host, port, factory=True, workers=workers
+        )
 
 
 @app.command()

@@ -16,7 +16,11 @@ from sqlalchemy import text
 from vigil import __version__
 from vigil.core.answers import CachedAnswerMiddleware
 from vigil.core.logging import configure_logging
-from vigil.core.metrics import RequestContextMiddleware, metrics_endpoint
+from vigil.core.metrics import (
+    RequestContextMiddleware,
+    mark_this_process_dead,
+    metrics_endpoint,
+)
 from vigil.core.migrate import current_revision, head_revision
 from vigil.core.modules import module_prefix
 from vigil.core.problems import install_problem_handlers, problem_response
@@ -46,6 +50,7 @@ def create_app(runtime: Runtime, scheduler: Scheduler | None = None) -> FastAPI:
                 scheduler.shutdown(wait=False)
                 runtime.queue.stop()
             runtime.stop_listening()
+            mark_this_process_dead()  # one of `vigil api --workers N`: its live gauges go
 
     app = FastAPI(
         title="Vigil",

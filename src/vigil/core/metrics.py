@@ -3,17 +3,38 @@
 The middleware is plain ASGI (no BaseHTTPMiddleware) so it adds little to each request. It
 also assigns the request id (``X-Request-ID``, taken from the client when sane) and writes one
 access log line per request.
+
+Several API processes (``vigil api --workers N``) use prometheus_client's multiprocess mode:
+``vigil api`` sets ``PROMETHEUS_MULTIPROC_DIR`` before the workers start, every worker writes
+its samples to files there, and a scrape of any worker reads them all, so it reports the sum
+over the processes. prometheus_client reads that variable itself (it is its contract, not a
+Vigil setting); this module only follows it. In that mode a Gauge needs a ``multiprocess_mode``
+that says how the processes' values combine, and custom collectors (process_*, python_gc_*)
+are not exported.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import random
 import re
+import shutil
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -122,5 +143,56 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
 
+MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def multiprocess_dir() -> str | None:
+    """The multiprocess directory when prometheus_client runs in multiprocess mode, else None."""
+    return os.environ.get(MULTIPROC_DIR_ENV) or None
+
+
+def mark_this_process_dead() -> None:
+    """Drops this process's files of ``live*`` gauges (prometheus_client's bookkeeping for a
+    worker that exits); does nothing outside multiprocess mode."""
+    if path := multiprocess_dir():
+        multiprocess.mark_process_dead(os.getpid(), path)  # type: ignore[no-untyped-call]
+
+
+@contextmanager
+def multiprocess_metrics() -> Iterator[Path]:
+    """Multiprocess mode for the worker processes started inside this block (the parent of
+    ``vigil api --workers N``). It must be entered before they start: prometheus_client picks
+    its mode when a process first imports it.
+
+    Without ``PROMETHEUS_MULTIPROC_DIR``, a new private directory (``tempfile.mkdtemp``, so
+    empty and this run's alone) is created, exported to the workers and removed on the way
+    out. If the operator set the variable, that directory is used (created if missing) and
+    kept, but emptied of prometheus_client's ``*.db`` files first: a previous run's files
+    would add its old counts to every scrape. Either way give each ``vigil api`` a directory
+    of its own.
+    """
+    given = multiprocess_dir()
+    if given is not None:
+        path = Path(given)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):
+            stale.unlink(missing_ok=True)
+        yield path
+        return
+    path = Path(tempfile.mkdtemp(prefix="vigil-api-metrics-"))
+    os.environ[MULTIPROC_DIR_ENV] = str(path)
+    try:
+        yield path
+    finally:
+        os.environ.pop(MULTIPROC_DIR_ENV, None)
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def metrics_endpoint(_request: Request) -> Response:
+    if path := multiprocess_dir():
+        # A fresh registry per scrape, as prometheus_client documents: it reads every
+        # process's files, so the answer is the sum over all workers, whichever one serves it.
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path)  # type: ignore[no-untyped-call]
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
