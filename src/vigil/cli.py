@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 import uvicorn
+from prometheus_client import start_http_server
 
 from vigil.core.api import create_app
 from vigil.core.jobs import worker_id
@@ -133,6 +134,15 @@ def worker(
     concurrency: Annotated[
         int, typer.Option("-c", "--concurrency", min=1, max=64, help="Jobs run at once.")
     ] = 2,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            min=0,
+            max=65535,
+            help="Serve /metrics on this port (default VIGIL_WORKER_METRICS_PORT; 0: off).",
+        ),
+    ] = None,
 ) -> None:
     """Runs the jobs that the scheduler, the API and events send (Celery; needs a broker)."""
     if not get_settings().effective_broker_url:
@@ -148,6 +158,11 @@ def worker(
             err=True,
         )
         raise typer.Exit(2)
+    port = runtime.settings.worker_metrics_port if metrics_port is None else metrics_port
+    if port:
+        # Job counts and durations, source fetch errors and last successes, for Prometheus.
+        start_http_server(port, addr=runtime.settings.host)
+        log.info("worker metrics on http://%s:%d/metrics", runtime.settings.host, port)
     runtime.close_interrupted_runs()
     runtime.start_listening()  # events that trigger jobs of these queues
     runtime.queue.start()

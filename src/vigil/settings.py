@@ -141,6 +141,9 @@ class Settings(BaseSettings):
     broker_url: str = Field(
         "", description="Celery broker of `vigil worker` and `vigil scheduler` (empty: Redis)."
     )
+    worker_metrics_port: int = Field(
+        8001, ge=0, le=65535, description="Where `vigil worker` serves /metrics (0: off)."
+    )
     job_visibility_timeout: float = Field(
         3600.0,
         gt=0,

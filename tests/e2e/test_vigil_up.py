@@ -108,7 +108,7 @@ def assert_api_serves(vigil: VigilProcess, expected: Expected) -> None:
 def assert_metrics(vigil: VigilProcess, ok_runs: int) -> None:
     response = vigil.client.get("/metrics")
     assert response.status_code == 200, response.text
-    sample = 'vigil_jobs_runs_total{job="markets.backfill",status="ok"}'
+    sample = 'vigil_jobs_runs_total{job_type="markets.backfill",status="ok"}'
     lines = [line for line in response.text.splitlines() if line.startswith(sample)]
     assert lines, f"/metrics has no {sample}"
     assert float(lines[0].split()[-1]) == ok_runs, lines[0]

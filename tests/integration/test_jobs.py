@@ -40,7 +40,9 @@ def rows(db: TransactionalDatabase) -> list[JobLog]:
 
 
 def runs_metric(job: str, status: str) -> float:
-    return REGISTRY.get_sample_value("vigil_jobs_runs_total", {"job": job, "status": status}) or 0
+    return (
+        REGISTRY.get_sample_value("vigil_jobs_runs_total", {"job_type": job, "status": status}) or 0
+    )
 
 
 def test_ok_run_writes_one_closed_row_with_parameters(db: TransactionalDatabase) -> None:

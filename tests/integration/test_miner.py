@@ -3,6 +3,7 @@ complete loads, idempotent re-runs, resume after a failure, hourly sync, retries
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
@@ -80,6 +81,11 @@ def expected(
     return rates | gold
 
 
+def fetch_errors() -> float:
+    labels = {"source": "nbp"}
+    return REGISTRY.get_sample_value("vigil_markets_source_fetch_errors_total", labels) or 0
+
+
 def job_rows(db: TransactionalDatabase) -> list[JobLog]:
     with db.session() as session:
         return list(session.scalars(select(JobLog).order_by(JobLog.id)))
@@ -142,12 +148,14 @@ def test_failed_backfill_keeps_finished_chunks_and_the_next_run_completes(
     runtime.settings.nbp_max_attempts = 1
     samples_before = (
         REGISTRY.get_sample_value(
-            "vigil_jobs_runs_total", {"job": "markets.backfill", "status": "failed"}
+            "vigil_jobs_runs_total", {"job_type": "markets.backfill", "status": "failed"}
         )
         or 0
     )
+    errors_before = fetch_errors()
 
     failed = runtime.runner.run("markets.backfill")
+    assert fetch_errors() == errors_before + 1
 
     assert failed.status == "failed"
     assert failed.error is not None
@@ -157,13 +165,19 @@ def test_failed_backfill_keeps_finished_chunks_and_the_next_run_completes(
     assert failed.rows_written == len(partial)
     assert (
         REGISTRY.get_sample_value(
-            "vigil_jobs_runs_total", {"job": "markets.backfill", "status": "failed"}
+            "vigil_jobs_runs_total", {"job_type": "markets.backfill", "status": "failed"}
         )
         == samples_before + 1
     )
 
     fake.reset()
+    started = time.time()
     resumed = runtime.runner.run("markets.backfill")
+    last_ok = REGISTRY.get_sample_value(
+        "vigil_markets_source_last_success_timestamp_seconds", {"source": "nbp"}
+    )
+    assert last_ok is not None
+    assert last_ok >= started
 
     assert resumed.status == "ok"
     assert stored(db) == expected(fake)

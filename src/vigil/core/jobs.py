@@ -32,11 +32,15 @@ log = logging.getLogger(__name__)
 
 JobStatus = Literal["running", "ok", "skipped", "failed"]
 
-JOB_RUNS = Counter("vigil_jobs_runs_total", "Job runs by job and final status.", ["job", "status"])
+# The label is `job_type`, not `job`: Prometheus sets `job` on every scraped series itself
+# (the scrape job), and would rename ours to `exported_job`.
+JOB_RUNS = Counter(
+    "vigil_jobs_runs_total", "Job runs by job type and final status.", ["job_type", "status"]
+)
 JOB_DURATION = Histogram(
     "vigil_jobs_duration_seconds",
     "Job run duration by job and final status.",
-    ["job", "status"],
+    ["job_type", "status"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800),
 )
 

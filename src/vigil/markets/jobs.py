@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
+from prometheus_client import Counter, Gauge
 from sqlalchemy import select
 
 from vigil.core.cache import CacheRule, cache_key
@@ -14,10 +17,35 @@ from vigil.core.queue import Trigger
 from vigil.markets import alerting, crypto, miner
 from vigil.markets.brain import BrainSettings, compute_signals, refresh_snapshot, stale_assets
 from vigil.markets.models import Asset
-from vigil.markets.sources import SeriesKind, create_source
+from vigil.markets.sources import SeriesKind, SourceError, create_source
 from vigil.markets.sources.coingecko import CoinGeckoClient
 
 NBP = "nbp"
+
+SOURCE_FETCH_ERRORS = Counter(
+    "vigil_markets_source_fetch_errors_total",
+    "Ingest runs that ended on a source error (after the client's retries), by source.",
+    ["source"],
+)
+SOURCE_LAST_SUCCESS = Gauge(
+    "vigil_markets_source_last_success_timestamp_seconds",
+    "When an ingest from the source last succeeded (unix time), by source.",
+    ["source"],
+    multiprocess_mode="max",
+)
+
+
+@contextmanager
+def _fetching(source: str) -> Iterator[None]:
+    """Counts a source error, or marks the source's last success."""
+    try:
+        yield
+    except SourceError:
+        SOURCE_FETCH_ERRORS.labels(source).inc()
+        raise
+    SOURCE_LAST_SUCCESS.labels(source).set_to_current_time()
+
+
 # Backfill and sync write the same series: one waits for (skips while) the other.
 NBP_INGEST_LOCK = "markets.nbp-ingest"
 
@@ -42,7 +70,7 @@ def _mine(
     resume_only: bool,
     nothing_new: str,
 ) -> JobResult:
-    with create_source(NBP, ctx.settings) as source:
+    with _fetching(NBP), create_source(NBP, ctx.settings) as source:
         ranges = miner.plan(
             ctx, source, start, end, resume_only=resume_only, history_start=_history_start(ctx)
         )
@@ -86,7 +114,7 @@ def crypto_poll(ctx: JobContext) -> JobResult:
         assets = crypto.tracked_assets(session)
     if not assets:
         return JobResult("skipped", 0, "no crypto assets tracked (POST /api/v1/markets/assets)")
-    with CoinGeckoClient.from_settings(ctx.settings) as client:
+    with _fetching("coingecko"), CoinGeckoClient.from_settings(ctx.settings) as client:
         tick = crypto.fetch_tick(client, assets)
     with ctx.db.session(write=True) as session:
         rows = crypto.store_tick(session, tick)
