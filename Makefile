@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint format bench install clean
+.PHONY: run test lint typecheck check-deploy format bench install clean build compose-up compose-down
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,10 +22,29 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
-lint: $(STAMP)
+lint: $(STAMP) typecheck check-deploy
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(STAMP)
 	$(BIN)/mypy
+
+## Static checks of the deploy files (no container engine needed): Dockerfile, compose,
+## Prometheus config (promtool comes with Debian's prometheus package).
+check-deploy: $(STAMP)
+	$(BIN)/hadolint deploy/Dockerfile
+	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec deploy/compose.yaml
+	promtool check config deploy/prometheus/prometheus.yml
+
+## Container image and the compose stack (need Docker; not run on the CI machine).
+build:
+	docker build -f deploy/Dockerfile -t vigil:latest .
+
+compose-up:
+	docker compose -f deploy/compose.yaml up -d --build
+
+compose-down:
+	docker compose -f deploy/compose.yaml down
 
 format: $(STAMP)
 	$(BIN)/ruff format src tests bench
