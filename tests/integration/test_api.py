@@ -175,8 +175,10 @@ def test_currencies_list_with_coverage(client: TestClient) -> None:
     assert all(i["code"] != "XAU" for i in body["items"])
 
 
-def test_sources_describe_the_nbp_plugin(client: TestClient) -> None:
-    (nbp,) = client.get("/api/v1/markets/sources").json()
+def test_sources_describe_the_installed_plugins(client: TestClient) -> None:
+    coingecko, nbp = client.get("/api/v1/markets/sources").json()
+    assert (coingecko["name"], coingecko["kinds"]) == ("coingecko", ["crypto"])
+    assert coingecko["base_url"] == "https://api.coingecko.com/api/v3"
     assert nbp["name"] == "nbp"
     assert nbp["kinds"] == ["currency", "gold"]
     assert nbp["max_range_days"] == 93

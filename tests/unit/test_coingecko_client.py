@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from tests.fakes.coingecko_server import FakeCoinGecko
+from vigil.markets.sources import SOURCES, SeriesKind, create_source
 from vigil.markets.sources.base import SourceError
 from vigil.markets.sources.coingecko import (
     DEMO_KEY_HEADER,
@@ -557,3 +558,13 @@ def test_fake_server_chart_and_unknown_coin() -> None:
         assert not cg.coin_exists("no-such-coin")
         (quote,) = cg.markets("usd", ids=["bitcoin"])
         assert (quote.symbol, quote.current_price) == ("btc", Decimal("7984.89"))
+
+
+def test_coingecko_is_a_registered_crypto_source_without_date_range_fetch() -> None:
+    assert SOURCES["coingecko"] is CoinGeckoClient
+    with create_source(
+        "coingecko", Settings(coingecko_base_url="http://127.0.0.1:9/api/v3")
+    ) as src:
+        assert src.kinds == frozenset({SeriesKind.CRYPTO})
+        with pytest.raises(SourceError, match="no date-range fetch for crypto"):
+            src.fetch(SeriesKind.CRYPTO, date(2024, 1, 1), date(2024, 1, 2))

@@ -119,7 +119,7 @@ def list_sources(settings: Annotated[Settings, Depends(settings_dep)]) -> list[S
             max_range_days=cls.max_range_days,
             history_start={k.value: d for k, d in cls.history_start.items()},
         )
-        for cls in SOURCES.values()
+        for cls in sorted(SOURCES.values(), key=lambda c: c.name)
     ]
 
 

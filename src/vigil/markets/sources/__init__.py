@@ -1,5 +1,6 @@
 """Price sources. Importing this package registers every bundled source."""
 
+from vigil.markets.sources import coingecko as coingecko  # registers CoinGeckoClient
 from vigil.markets.sources import nbp as nbp  # registers NBPClient
 from vigil.markets.sources.base import (
     SOURCES,

@@ -68,7 +68,9 @@ class SourceClient(ABC):
     def fetch(self, kind: SeriesKind, start: date, end: date) -> list[Quote]:
         if kind is SeriesKind.CURRENCY:
             return self.fetch_rates(start, end)
-        return self.fetch_gold(start, end)
+        if kind is SeriesKind.GOLD:
+            return self.fetch_gold(start, end)
+        raise SourceUnsupported(f"{self.name} has no date-range fetch for {kind.value} series")
 
     def latest_available_date(self) -> date:
         """The last date the source can be asked about (sources refuse future ranges)."""

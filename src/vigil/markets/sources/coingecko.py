@@ -1,7 +1,8 @@
 """CoinGecko public API v3: spot prices, market snapshots and recent history of crypto assets.
 
-Not scheduled yet: nothing polls it and it is not in the ``SOURCES`` registry (the telemetry
-board's jobs, issue #5, will use it). What the API does, and what this client does about it:
+Registered as the source ``coingecko`` (kind ``crypto``); the telemetry board's poll job and
+"add asset" use it (``markets/crypto.py``). What the API does, and what this client does
+about it:
 
 - ``/simple/price`` takes many ids in one request; ids it does not know are left out of its
   answer (``{}`` for a single unknown id, with status 200). The client asks for all ids at once
@@ -50,7 +51,7 @@ from tenacity import (
 )
 
 from vigil import __version__
-from vigil.markets.sources.base import SourceError
+from vigil.markets.sources.base import SeriesKind, SourceClient, SourceError, register_source
 from vigil.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -403,11 +404,15 @@ def parse_market_chart(payload: Any) -> list[PricePoint]:
 # --- the client -----------------------------------------------------------------------------
 
 
-class CoinGeckoClient:
-    """One ``httpx.Client`` per instance; close it (or use ``with``) when done."""
+@register_source
+class CoinGeckoClient(SourceClient):
+    """One ``httpx.Client`` per instance; close it (or use ``with``) when done. Intraday: it
+    has no date-range ``fetch`` (the poll asks for the current prices, "add asset" for the
+    last day's chart)."""
 
     name: ClassVar[str] = "coingecko"
     title: ClassVar[str] = "CoinGecko: crypto asset prices"
+    kinds: ClassVar[frozenset[SeriesKind]] = frozenset({SeriesKind.CRYPTO})
     #: The Settings field holding this source's base URL.
     base_url_setting: ClassVar[str] = "coingecko_base_url"
 
