@@ -25,7 +25,12 @@ from vigil.core.problems import BadRequest, Conflict, Unavailable
 from vigil.markets.models import Asset
 from vigil.markets.service import PRICES
 from vigil.markets.sources.base import SeriesKind, SourceError
-from vigil.markets.sources.coingecko import CoinGeckoClient, check_coin_id, check_vs_currency
+from vigil.markets.sources.coingecko import (
+    CoinGeckoClient,
+    SpotPrices,
+    check_coin_id,
+    check_vs_currency,
+)
 
 CRYPTO_SOURCES = ("coingecko",)
 SYMBOL = re.compile(r"^[A-Z0-9]{2,12}$")
@@ -158,19 +163,32 @@ def fetch_tick(
     by_quote: dict[str, list[Tracked]] = defaultdict(list)
     for asset in assets:
         by_quote[asset.quote].append(asset)
+    ticks = [
+        tick_of(client.simple_price([a.ref for a in group], quote), group, now)
+        for quote, group in by_quote.items()
+    ]
+    return Tick(
+        [row for t in ticks for row in t.rows],
+        {code: ts for t in ticks for code, ts in t.stamps.items()},
+        [code for t in ticks for code in t.missing],
+    )
+
+
+def tick_of(answer: SpotPrices, group: Sequence[Tracked], now: datetime) -> Tick:
+    """Price rows of ``group`` (assets of one quote currency) from one answer; each stamped
+    with CoinGecko's own update time (``now`` when it gave none)."""
+    by_ref = answer.by_id()
     rows: list[PriceRow] = []
     stamps: dict[str, datetime] = {}
     missing: list[str] = []
-    for quote, group in by_quote.items():
-        answer = client.simple_price([a.ref for a in group], quote).by_id()
-        for asset in group:
-            spot = answer.get(asset.ref)
-            if spot is None:
-                missing.append(asset.code)
-                continue
-            ts = spot.last_updated or now
-            rows.append(PriceRow(asset.asset_id, ts, spot.price))
-            stamps[asset.code] = ts
+    for asset in group:
+        spot = by_ref.get(asset.ref)
+        if spot is None:
+            missing.append(asset.code)
+            continue
+        ts = spot.last_updated or now
+        rows.append(PriceRow(asset.asset_id, ts, spot.price))
+        stamps[asset.code] = ts
     return Tick(rows, stamps, missing)
 
 
