@@ -119,7 +119,7 @@ def scheduler() -> None:
         runtime.close_interrupted_runs()
         runtime.queue.start()
         clock = Scheduler(runtime.runner, settings)
-    clock.start(run_on_start=settings.run_jobs_on_start)
+    clock.start(run_on_start=settings.run_jobs_on_start, overrides=runtime.schedule_overrides())
     _wait_for_signal()
     clock.shutdown(wait=True)
     runtime.close()

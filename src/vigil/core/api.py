@@ -42,7 +42,10 @@ def create_app(runtime: Runtime, scheduler: Scheduler | None = None) -> FastAPI:
         runtime.start_listening()  # other processes' events (cache invalidation, triggers)
         if scheduler is not None:  # embedded mode: jobs run in this process
             runtime.queue.start()
-            scheduler.start(run_on_start=runtime.settings.run_jobs_on_start)
+            scheduler.start(
+                run_on_start=runtime.settings.run_jobs_on_start,
+                overrides=runtime.schedule_overrides(),
+            )
         try:
             yield
         finally:

@@ -18,6 +18,7 @@ from vigil.core.queue import Trigger
 
 if TYPE_CHECKING:
     import typer
+    from sqlalchemy.orm import Session
 
 
 API_PREFIX = "/api/v1"
@@ -38,6 +39,9 @@ class Module:
     triggers: tuple[Trigger, ...] = ()  # events that enqueue one of the module's jobs
     cache_rules: tuple[CacheRule, ...] = ()  # events that make cached answers stale
     cli: Callable[[], typer.Typer] | None = None  # built lazily: the API never needs it
+    #: Job name -> cron that replaces the job's schedule, read from the module's own data
+    #: when the scheduler starts (e.g. a configured source's schedule).
+    schedule_overrides: Callable[[Session], dict[str, str]] | None = None
     tags: tuple[str, ...] = field(default_factory=tuple)
 
 

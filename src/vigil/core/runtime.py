@@ -85,6 +85,15 @@ class Runtime:
         if isinstance(self.events, RedisEventBus):
             self.events.start()
 
+    def schedule_overrides(self) -> dict[str, str]:
+        """Every module's schedule overrides (job name -> cron), read from the database."""
+        out: dict[str, str] = {}
+        with self.db.session() as session:
+            for module in self.modules:
+                if module.schedule_overrides is not None:
+                    out.update(module.schedule_overrides(session))
+        return out
+
     def stop_listening(self) -> None:
         if isinstance(self.events, RedisEventBus):
             self.events.stop()

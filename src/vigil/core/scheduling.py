@@ -5,7 +5,7 @@ process, or sends them to the workers. ``vigil up`` and ``vigil scheduler`` use 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -42,18 +42,20 @@ def upcoming_runs(
     prefix: str = "",
     count: int = 3,
     now: datetime | None = None,
+    overrides: Mapping[str, str] | None = None,
 ) -> list[Upcoming]:
     now = now or datetime.now(UTC)
     out = []
     for spec in registry:
         if not spec.name.startswith(prefix):
             continue
-        interval = spec.interval(settings)
+        override = (overrides or {}).get(spec.name)
+        interval = None if override else spec.interval(settings)
         if interval:  # its phase is the scheduler's start: these are approximate
             every = [now + timedelta(seconds=interval * k) for k in range(1, count + 1)]
             out.append(Upcoming(spec.name, f"@every {interval:g}s", every, spec.description))
             continue
-        cron = spec.cron(settings)
+        cron = override or spec.cron(settings)
         if not cron:
             continue
         trigger = cron_trigger(cron)
@@ -103,13 +105,15 @@ class Scheduler:
         except Exception:  # the next tick tries again; the clock must keep going
             log.exception("could not start scheduled job %s", name, extra={"job": name})
 
-    def start(self, run_on_start: bool = True) -> None:
+    def start(self, run_on_start: bool = True, overrides: Mapping[str, str] | None = None) -> None:
+        """``overrides``: job name -> cron replacing the job's own schedule."""
         if self._leader is not None:
             self._leader.try_acquire()  # decided before the start-up jobs fire
             self._leader.start()
         for spec in self.runner.registry:
-            cron = spec.cron(self.settings)
-            interval = spec.interval(self.settings)
+            override = (overrides or {}).get(spec.name)
+            cron = override or spec.cron(self.settings)
+            interval = None if override else spec.interval(self.settings)
             if interval:
                 self._scheduler.add_job(
                     self._fire,

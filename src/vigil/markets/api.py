@@ -16,10 +16,10 @@ from vigil.core.deps import db_session, job_registry, settings_dep
 from vigil.core.deps import runtime as runtime_dep
 from vigil.core.jobs import JobRegistry, job_type_stats, recent_runs
 from vigil.core.modules import module_prefix
-from vigil.core.problems import BadRequest
+from vigil.core.problems import BadRequest, Unavailable
 from vigil.core.runtime import Runtime
 from vigil.core.scheduling import upcoming_runs
-from vigil.markets import alerting, crypto, service
+from vigil.markets import alerting, configured_sources, crypto, service
 from vigil.markets.analytics.windows import MIN_DOWNSAMPLE_POINTS, parse_window
 from vigil.markets.schemas import (
     AlertOut,
@@ -38,6 +38,8 @@ from vigil.markets.schemas import (
     PriceWindowOut,
     RateOut,
     SignalOut,
+    SourceInstanceIn,
+    SourceInstanceOut,
     SourceOut,
     UpcomingRun,
 )
@@ -108,8 +110,15 @@ async def _cached_json(
     return await cached_json(request, runtime.db, runtime.cache, ttl, key, produce)
 
 
-@router.get("/sources", response_model=list[SourceOut], summary="Installed price sources")
-def list_sources(settings: Annotated[Settings, Depends(settings_dep)]) -> list[SourceOut]:
+@router.get(
+    "/sources",
+    response_model=list[SourceOut],
+    summary="Installed price source plug-ins and their configured instances",
+)
+def list_sources(
+    session: SessionDep, settings: Annotated[Settings, Depends(settings_dep)]
+) -> list[SourceOut]:
+    configured = configured_sources.instances(session)
     return [
         SourceOut(
             name=cls.name,
@@ -118,9 +127,34 @@ def list_sources(settings: Annotated[Settings, Depends(settings_dep)]) -> list[S
             base_url=str(getattr(settings, cls.base_url_setting, "")),
             max_range_days=cls.max_range_days,
             history_start={k.value: d for k, d in cls.history_start.items()},
+            instances=[
+                SourceInstanceOut.model_validate(i) for i in configured if i.kind == cls.name
+            ],
         )
         for cls in sorted(SOURCES.values(), key=lambda c: c.name)
     ]
+
+
+@router.post(
+    "/sources",
+    response_model=SourceInstanceOut,
+    status_code=201,
+    summary="Configure a source instance: a plug-in with its own base URL, on/off, schedule",
+    responses={409: {"description": "The name is taken."}},
+)
+def create_source_instance(body: SourceInstanceIn, session: SessionDep) -> SourceInstanceOut:
+    new = configured_sources.NewInstance(
+        body.name, body.kind, str(body.base_url), body.enabled, body.schedule
+    )
+    return SourceInstanceOut.model_validate(configured_sources.create(session, new))
+
+
+@router.delete("/sources/{name}", status_code=204, summary="Remove a configured source instance")
+def delete_source_instance(
+    name: Annotated[str, Path(description="The instance's name.")], session: SessionDep
+) -> Response:
+    configured_sources.delete(session, name)
+    return Response(status_code=204)
 
 
 @router.get("/currencies", response_model=Page[AssetOut], summary="Currencies with stored rates")
@@ -158,7 +192,14 @@ def list_assets(
 )
 def create_asset(body: AssetIn, runtime: RuntimeDep) -> AssetCreated:
     new = crypto.NewAsset(body.symbol, body.source, body.source_ref, body.quote)
-    with CoinGeckoClient.from_settings(runtime.settings) as client:
+    with runtime.db.session() as session:
+        source = configured_sources.effective(session, "coingecko", runtime.settings)
+    if source.disabled_by:
+        raise Unavailable(
+            f"source coingecko is switched off (configured source '{source.disabled_by}'): "
+            "enable it to add crypto assets"
+        )
+    with CoinGeckoClient.from_settings(source.settings) as client:
         asset, rows = crypto.add_asset(runtime.db, new, client)
     return AssetCreated(
         code=asset.code,
@@ -331,13 +372,16 @@ def miner_stats(
     "/stats/upcoming", response_model=list[UpcomingRun], summary="Next scheduled miner runs"
 )
 def upcoming(
+    session: SessionDep,
     registry: Annotated[JobRegistry, Depends(job_registry)],
     settings: Annotated[Settings, Depends(settings_dep)],
     count: Annotated[int, Query(ge=1, le=50, description="Runs to list per job.")] = 3,
 ) -> list[UpcomingRun]:
+    overrides = configured_sources.schedule_overrides(session)
+    runs = upcoming_runs(registry, settings, "markets.", count, overrides=overrides)
     return [
         UpcomingRun(job_type=u.job, cron=u.cron, next_runs=u.next_runs, description=u.description)
-        for u in upcoming_runs(registry, settings, prefix="markets.", count=count)
+        for u in runs
     ]
 
 

@@ -14,13 +14,19 @@ from vigil.core.cache import CacheRule, cache_key
 from vigil.core.jobs import JobContext, JobResult, JobSpec
 from vigil.core.notify import DeliveryError, send
 from vigil.core.queue import Trigger
-from vigil.markets import alerting, crypto, miner
+from vigil.markets import alerting, configured_sources, crypto, miner
 from vigil.markets.brain import BrainSettings, compute_signals, refresh_snapshot, stale_assets
 from vigil.markets.models import Asset
 from vigil.markets.sources import SeriesKind, SourceError, create_source
 from vigil.markets.sources.coingecko import CoinGeckoClient
 
 NBP = "nbp"
+COINGECKO = "coingecko"
+
+
+def _switched_off(source: str, by: str) -> JobResult:
+    return JobResult("skipped", 0, f"source {source} is switched off (configured source '{by}')")
+
 
 SOURCE_FETCH_ERRORS = Counter(
     "vigil_markets_source_fetch_errors_total",
@@ -70,7 +76,11 @@ def _mine(
     resume_only: bool,
     nothing_new: str,
 ) -> JobResult:
-    with _fetching(NBP), create_source(NBP, ctx.settings) as source:
+    with ctx.db.session() as session:
+        source_config = configured_sources.effective(session, NBP, ctx.settings)
+    if source_config.disabled_by:
+        return _switched_off(NBP, source_config.disabled_by)
+    with _fetching(NBP), create_source(NBP, source_config.settings) as source:
         ranges = miner.plan(
             ctx, source, start, end, resume_only=resume_only, history_start=_history_start(ctx)
         )
@@ -114,7 +124,11 @@ def crypto_poll(ctx: JobContext) -> JobResult:
         assets = crypto.tracked_assets(session)
     if not assets:
         return JobResult("skipped", 0, "no crypto assets tracked (POST /api/v1/markets/assets)")
-    with _fetching("coingecko"), CoinGeckoClient.from_settings(ctx.settings) as client:
+    with ctx.db.session() as session:
+        source_config = configured_sources.effective(session, COINGECKO, ctx.settings)
+    if source_config.disabled_by:
+        return _switched_off(COINGECKO, source_config.disabled_by)
+    with _fetching(COINGECKO), CoinGeckoClient.from_settings(source_config.settings) as client:
         tick = crypto.fetch_tick(client, assets)
     with ctx.db.session(write=True) as session:
         rows = crypto.store_tick(session, tick)

@@ -1,7 +1,7 @@
 """The markets module's registration with core."""
 
 from vigil.core.modules import Module
-from vigil.markets import cli
+from vigil.markets import cli, configured_sources
 from vigil.markets.api import router
 from vigil.markets.jobs import CACHE_RULES, JOBS, TRIGGERS
 
@@ -13,4 +13,5 @@ module = Module(
     triggers=TRIGGERS,
     cache_rules=CACHE_RULES,
     cli=cli.build,
+    schedule_overrides=configured_sources.schedule_overrides,
 )

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
 
 T = TypeVar("T")
 
@@ -60,6 +60,27 @@ class GoldOut(BaseModel):
     source: str
 
 
+class SourceInstanceOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    name: str = Field(examples=["nbp-mirror"])
+    kind: str = Field(examples=["nbp"], description="The installed plug-in it uses.")
+    base_url: str
+    enabled: bool
+    schedule: str | None = Field(description="Cron (UTC) replacing the plug-in's schedule.")
+    created_at: datetime
+
+
+class SourceInstanceIn(BaseModel):
+    name: str = Field(examples=["nbp-mirror"], description="2-40 of a-z, 0-9 and '-'.")
+    kind: str = Field(examples=["nbp"], description="An installed plug-in (GET /sources).")
+    base_url: HttpUrl = Field(examples=["https://api.nbp.pl/api"])
+    enabled: bool = True
+    schedule: str | None = Field(
+        None, examples=["*/30 * * * *"], description="Cron (UTC); empty: the plug-in's own."
+    )
+
+
 class SourceOut(BaseModel):
     name: str
     title: str
@@ -67,6 +88,9 @@ class SourceOut(BaseModel):
     base_url: str
     max_range_days: int
     history_start: dict[str, date]
+    instances: list[SourceInstanceOut] = Field(
+        default_factory=list, description="Configured instances of this plug-in."
+    )
 
 
 class JobTypeStatsOut(BaseModel):
