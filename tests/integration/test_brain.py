@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import replace
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from tests.conftest import TransactionalDatabase
 from vigil.core.api import create_app
 from vigil.core.runtime import Runtime
-from vigil.markets import brain, service
+from vigil.markets import brain, crypto, service
 from vigil.markets.analytics.macd import MacdParams, macd
 from vigil.markets.analytics.signals import classify
 from vigil.markets.jobs import merge_signal_requests
@@ -255,3 +255,53 @@ def test_signals_api_newest_first(db: TransactionalDatabase, code: str) -> None:
     unknown = client.get("/api/v1/markets/signals", params={"code": "ABC"})
     assert unknown.status_code == 404
     assert "Unknown asset code" in unknown.json()["detail"]
+
+
+def test_intraday_prices_get_daily_signals_from_each_days_close(
+    db: TransactionalDatabase,
+) -> None:
+    """A crypto asset's hourly prices: one signal per UTC day, computed on the day's last
+    price; a new tick today moves today's signal, not a new row."""
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    hours = 24 * 45
+    prices = [Decimal(100) + Decimal((h * 7919) % 1000) / 100 for h in range(hours)]
+    with db.session() as session:
+        asset = Asset(code="BTC", name="bitcoin", kind="crypto", source="coingecko", quote="USD")
+        session.add(asset)
+        session.flush()
+        rows = [
+            crypto.PriceRow(asset.id, start + timedelta(hours=h), prices[h]) for h in range(hours)
+        ]
+        crypto._store(session, rows, "coingecko", start)
+    runtime = Runtime.create(Settings(), db=db)
+    last_hour = start + timedelta(hours=hours - 1)
+    runtime.events.publish(
+        "prices.ingested", {"type": "crypto", "asset": "BTC", "from": start.isoformat()}
+    )
+    runtime.queue.drain()
+
+    closes = [float(prices[day * 24 + 23]) for day in range(45)]
+    expected = macd(closes, MacdParams())
+    with db.session() as session:
+        signals = stored_signals(session, "BTC")
+    lookback = MacdParams().lookback
+    assert [s.as_of for s in signals] == [
+        (start + timedelta(days=d)).date() for d in range(lookback, 45)
+    ]
+    assert [s.macd for s in signals] == pytest.approx(list(expected.macd[lookback:]), abs=1e-12)
+
+    with db.session() as session:  # a later tick of the last day
+        asset_id = session.scalar(select(Asset.id).where(Asset.code == "BTC"))
+        tick = crypto.PriceRow(asset_id, last_hour + timedelta(minutes=30), Decimal(500))
+        crypto._store(session, [tick], "coingecko", last_hour)
+    runtime.events.publish(
+        "prices.ingested",
+        {"type": "crypto", "asset": "BTC", "from": (last_hour + timedelta(minutes=30)).isoformat()},
+    )
+    runtime.queue.drain()
+    with db.session() as session:
+        after = stored_signals(session, "BTC")
+    assert len(after) == len(signals)
+    assert after[-1].macd != signals[-1].macd
+    again = macd([*closes[:-1], 500.0], MacdParams())
+    assert after[-1].macd == pytest.approx(float(again.macd[-1]), abs=1e-12)

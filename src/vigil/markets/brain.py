@@ -70,15 +70,20 @@ def load_series(
     session: Session, asset_id: int, after: date | None = None, since: date | None = None
 ) -> tuple[list[date], list[float]]:
     """An asset's daily prices in date order, as floats for the analytics (read as text and
-    converted by Python, which rounds correctly on every backend)."""
-    stmt = select(Price.effective_date, cast(Price.price, String)).where(Price.asset_id == asset_id)
+    converted by Python, which rounds correctly on every backend). A daily series (NBP)
+    gives its business dates; an intraday one (crypto) its close of each UTC day, i.e. the
+    last price of the day so far for today."""
+    stmt = select(Price.ts, Price.effective_date, cast(Price.price, String)).where(
+        Price.asset_id == asset_id
+    )
     if after is not None:
         stmt = stmt.where(Price.ts >= day_ts(after + timedelta(days=1)))
     if since is not None:
         stmt = stmt.where(Price.ts >= day_ts(since))
-    rows = session.execute(stmt.order_by(Price.ts)).all()
-    # daily series always carry their business date
-    return [d for d, _ in rows if d is not None], [float(p) for d, p in rows if d is not None]
+    closes: dict[date, str] = {}
+    for ts, day, price in session.execute(stmt.order_by(Price.ts)):
+        closes[day or ts.date()] = price  # in time order: the day's last price stays
+    return list(closes), [float(p) for p in closes.values()]
 
 
 def _state_before(session: Session, code: str, since: date, params: MacdParams) -> SignalRow | None:

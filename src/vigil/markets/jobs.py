@@ -290,6 +290,11 @@ TRIGGERS = (
         job="markets.signals",
         params=lambda event: {"assets": {event["asset"]: event["from"]}},
     ),
+    Trigger(  # intraday prices: the signal of the day they fall on
+        topic="prices.ingested",
+        job="markets.signals",
+        params=lambda event: {"assets": {event["asset"]: event["from"][:10]}},
+    ),
     Trigger(
         topic="prices.ingested",
         job="markets.alerts",
