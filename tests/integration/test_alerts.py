@@ -30,13 +30,13 @@ def seed(
         session.add(asset)
         session.flush()
         rows = [crypto.PriceRow(asset.id, ts, Decimal(price)) for ts, price in points]
-        crypto._store(session, rows, "test", datetime.now(UTC))
+        crypto.store_prices(session, rows, "test", datetime.now(UTC))
 
 
 def add_price(db: TransactionalDatabase, code: str, ts: datetime, price: str) -> None:
     with db.session() as session:
         asset_id = session.query(Asset.id).filter(Asset.code == code).scalar()
-        crypto._store(session, [crypto.PriceRow(asset_id, ts, Decimal(price))], "test", ts)
+        crypto.store_prices(session, [crypto.PriceRow(asset_id, ts, Decimal(price))], "test", ts)
 
 
 def rule(client: TestClient, **body: Any) -> dict[str, Any]:

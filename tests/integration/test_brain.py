@@ -272,7 +272,7 @@ def test_intraday_prices_get_daily_signals_from_each_days_close(
         rows = [
             crypto.PriceRow(asset.id, start + timedelta(hours=h), prices[h]) for h in range(hours)
         ]
-        crypto._store(session, rows, "coingecko", start)
+        crypto.store_prices(session, rows, "coingecko", start)
     runtime = Runtime.create(Settings(), db=db)
     last_hour = start + timedelta(hours=hours - 1)
     runtime.events.publish(
@@ -293,7 +293,7 @@ def test_intraday_prices_get_daily_signals_from_each_days_close(
     with db.session() as session:  # a later tick of the last day
         asset_id = session.scalar(select(Asset.id).where(Asset.code == "BTC"))
         tick = crypto.PriceRow(asset_id, last_hour + timedelta(minutes=30), Decimal(500))
-        crypto._store(session, [tick], "coingecko", last_hour)
+        crypto.store_prices(session, [tick], "coingecko", last_hour)
     runtime.events.publish(
         "prices.ingested",
         {"type": "crypto", "asset": "BTC", "from": (last_hour + timedelta(minutes=30)).isoformat()},

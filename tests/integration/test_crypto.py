@@ -189,7 +189,7 @@ def seed_minutes(db: TransactionalDatabase, now: datetime, count: int) -> list[D
             crypto.PriceRow(asset.id, now - timedelta(seconds=60 * i + 30), values[i])
             for i in range(count)
         ]
-        crypto._store(session, rows, "coingecko", now)
+        crypto.store_prices(session, rows, "coingecko", now)
     return values
 
 

@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -49,10 +50,11 @@ class NewAsset:
 class PriceRow:
     asset_id: int
     ts: datetime
-    price: object  # Decimal
+    price: Decimal
 
 
-def _store(session: Session, rows: Sequence[PriceRow], source: str, now: datetime) -> int:
+def store_prices(session: Session, rows: Sequence[PriceRow], source: str, now: datetime) -> int:
+    """Upserts intraday price rows on (asset, ts); returns how many distinct rows."""
     unique = {(r.asset_id, r.ts): r for r in rows}  # a key once per statement
     bulk_upsert(
         session,
@@ -124,7 +126,7 @@ def add_asset(
         session.add(asset)
         session.flush()
         rows = [PriceRow(asset.id, p.ts, p.price) for p in points]
-        stored = _store(session, rows, new.source, now)
+        stored = store_prices(session, rows, new.source, now)
     return asset, stored
 
 
@@ -193,4 +195,4 @@ def tick_of(answer: SpotPrices, group: Sequence[Tracked], now: datetime) -> Tick
 
 
 def store_tick(session: Session, tick: Tick, now: datetime | None = None) -> int:
-    return _store(session, tick.rows, "coingecko", now or datetime.now(UTC))
+    return store_prices(session, tick.rows, "coingecko", now or datetime.now(UTC))
