@@ -37,7 +37,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar, Literal, Self
 from urllib.parse import quote, urlsplit
 
@@ -47,11 +46,12 @@ from tenacity import (
     RetryError,
     Retrying,
     stop_after_attempt,
-    wait_exponential_jitter,
 )
 
 from vigil import __version__
 from vigil.markets.sources.base import SeriesKind, SourceClient, SourceError, register_source
+from vigil.markets.sources.retry import Backoff, retry_after_seconds
+from vigil.markets.sources.retry import RetryableError as SourceRetryableError
 from vigil.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -151,13 +151,8 @@ class UnknownCoin(CoinGeckoError):
         self.coin_id = coin_id
 
 
-class RetryableError(CoinGeckoError):
+class RetryableError(CoinGeckoError, SourceRetryableError):
     """A failure worth another try (429, 408, 5xx, timeout, connection error)."""
-
-    def __init__(self, message: str, status: int | None = None, retry_after: float | None = None):
-        super().__init__(message)
-        self.status = status
-        self.retry_after = retry_after
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -277,24 +272,6 @@ def _iso_datetime(value: Any, what: str) -> datetime | None:
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
-
-
-def _retry_after_seconds(response: httpx.Response, now: datetime) -> float | None:
-    """``Retry-After`` as seconds from ``now``: delta-seconds or an HTTP date (RFC 9110)."""
-    value = response.headers.get("retry-after", "").strip()
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())
 
 
 def _error_details(response: httpx.Response) -> tuple[int | None, str]:
@@ -446,11 +423,7 @@ class CoinGeckoClient(SourceClient):
             headers=headers,
             transport=transport,
         )
-        self._max_attempts = max_attempts
-        self._backoff = wait_exponential_jitter(
-            multiplier=backoff_initial, max=backoff_max, jitter=backoff_initial
-        )
-        self._backoff_max = backoff_max
+        self._backoff = Backoff("CoinGecko", log, max_attempts, backoff_initial, backoff_max)
         self._max_ids_chars = max_ids_chars
         self._sleep = sleep
         self._now = now or (lambda: datetime.now(UTC))
@@ -574,34 +547,16 @@ class CoinGeckoClient(SourceClient):
         if not isinstance(exc, RetryableError):
             return False
         # Waiting less than Retry-After would only earn another 429.
-        return exc.retry_after is None or exc.retry_after <= self._backoff_max
-
-    def _wait(self, state: RetryCallState) -> float:
-        delay = self._backoff(state)
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, RetryableError) and exc.retry_after is not None:
-            delay = max(delay, exc.retry_after)
-        return min(delay, self._backoff_max)
-
-    def _log_retry(self, state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        wait = state.next_action.sleep if state.next_action else 0.0
-        log.warning(
-            "CoinGecko request failed (attempt %d of %d): %s; retrying in %.1fs",
-            state.attempt_number,
-            self._max_attempts,
-            exc,
-            wait,
-        )
+        return exc.retry_after is None or exc.retry_after <= self._backoff.max_seconds
 
     def _get(self, path: str, params: dict[str, str], coin_id: str | None = None) -> Any:
         """GET a JSON document, retrying what is worth retrying."""
         retrying = Retrying(
-            stop=stop_after_attempt(self._max_attempts),
-            wait=self._wait,
+            stop=stop_after_attempt(self._backoff.max_attempts),
+            wait=self._backoff.wait,
             retry=self._should_retry,
             sleep=self._sleep,
-            before_sleep=self._log_retry,
+            before_sleep=self._backoff.log_retry,
         )
         try:
             return retrying(self._get_once, path, params, coin_id)
@@ -612,13 +567,13 @@ class CoinGeckoClient(SourceClient):
             raise CoinGeckoError(
                 f"CoinGecko asks to wait {exc.retry_after:.0f}s before the next request "
                 f"(429 Retry-After) for /{path}, longer than VIGIL_COINGECKO_BACKOFF_MAX_SECONDS "
-                f"({self._backoff_max:g}s), so the call gives up now and the next poll will try "
-                "again; to be limited less, set VIGIL_COINGECKO_API_KEY (a free demo key has "
-                "its own quota) or raise VIGIL_COINGECKO_POLL_SECONDS"
+                f"({self._backoff.max_seconds:g}s), so the call gives up now and the next poll "
+                "will try again; to be limited less, set VIGIL_COINGECKO_API_KEY (a free demo "
+                "key has its own quota) or raise VIGIL_COINGECKO_POLL_SECONDS"
             ) from exc
 
     def _exhausted_message(self, path: str, last: BaseException | None) -> str:
-        attempts = f"after {self._max_attempts} attempts"
+        attempts = f"after {self._backoff.max_attempts} attempts"
         if isinstance(last, RetryableError) and last.status == 429:
             return (
                 f"CoinGecko is still rate-limiting /{path} {attempts}: {last}; set "
@@ -652,7 +607,7 @@ class CoinGeckoClient(SourceClient):
             raise RetryableError(
                 f"CoinGecko answered {status} for /{path}: {message}",
                 status,
-                _retry_after_seconds(response, self._now()),
+                retry_after_seconds(response, self._now()),
             )
         if status == 404 and coin_id is not None:
             raise UnknownCoin(

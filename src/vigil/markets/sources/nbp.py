@@ -21,14 +21,7 @@ from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 import httpx
-from tenacity import (
-    RetryCallState,
-    RetryError,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
+from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt
 
 from vigil import __version__
 from vigil.markets.sources.base import (
@@ -39,6 +32,7 @@ from vigil.markets.sources.base import (
     date_chunks,
     register_source,
 )
+from vigil.markets.sources.retry import Backoff, RetryableError, retry_after_seconds
 from vigil.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -49,22 +43,8 @@ GOLD_CODE = "XAU"
 GOLD_NAME = "złoto (1 g, próba 1000)"
 
 
-class RetryableError(SourceError):
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
 def warsaw_today() -> date:
     return datetime.now(WARSAW).date()
-
-
-def _retry_after_seconds(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after", "")
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
 
 
 def _decimal(value: Any, what: str) -> Decimal:
@@ -144,11 +124,7 @@ class NBPClient(SourceClient):
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
             transport=transport,
         )
-        self._max_attempts = max_attempts
-        self._backoff = wait_exponential_jitter(
-            multiplier=backoff_initial, max=backoff_max, jitter=backoff_initial
-        )
-        self._backoff_max = backoff_max
+        self._backoff = Backoff("NBP", log, max_attempts, backoff_initial, backoff_max)
         self._sleep = sleep
         self._today = today
 
@@ -189,39 +165,21 @@ class NBPClient(SourceClient):
         return quotes
 
     # --- HTTP -----------------------------------------------------------------------------------
-    def _wait(self, state: RetryCallState) -> float:
-        delay = self._backoff(state)
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, RetryableError) and exc.retry_after is not None:
-            delay = max(delay, exc.retry_after)
-        return min(delay, self._backoff_max)
-
-    def _log_retry(self, state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        wait = state.next_action.sleep if state.next_action else 0.0
-        log.warning(
-            "NBP request failed (attempt %d of %d): %s; retrying in %.1fs",
-            state.attempt_number,
-            self._max_attempts,
-            exc,
-            wait,
-        )
-
     def _get(self, path: str) -> Any | None:
         """GET a JSON document; None when NBP has no data for it (404)."""
         retrying = Retrying(
-            stop=stop_after_attempt(self._max_attempts),
-            wait=self._wait,
+            stop=stop_after_attempt(self._backoff.max_attempts),
+            wait=self._backoff.wait,
             retry=retry_if_exception_type(RetryableError),
             sleep=self._sleep,
-            before_sleep=self._log_retry,
+            before_sleep=self._backoff.log_retry,
         )
         try:
             return retrying(self._get_once, path)
         except RetryError as exc:
             last = exc.last_attempt.exception()
             raise SourceError(
-                f"NBP still failing after {self._max_attempts} attempts: {last}; "
+                f"NBP still failing after {self._backoff.max_attempts} attempts: {last}; "
                 "the next scheduled run will try again"
             ) from last
 
@@ -243,6 +201,6 @@ class NBPClient(SourceClient):
         body = response.text.strip()[:200]
         if status == 429 or status >= 500:
             raise RetryableError(
-                f"NBP answered {status} for /{path}: {body}", _retry_after_seconds(response)
+                f"NBP answered {status} for /{path}: {body}", status, retry_after_seconds(response)
             )
         raise SourceError(f"NBP refused /{path} with {status}: {body}")
