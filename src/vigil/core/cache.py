@@ -23,6 +23,7 @@ import redis
 from prometheus_client import Counter
 
 from vigil.core.events import EventBus, Payload
+from vigil.core.outage import OutageLog
 
 log = logging.getLogger(__name__)
 
@@ -142,27 +143,21 @@ class RedisCache:
             url, socket_timeout=timeout, socket_connect_timeout=timeout, health_check_interval=30
         )
         self._ratio = HitRatioLog()
-        self._down = False
-        self._lock = threading.Lock()
+        self._outage = OutageLog(
+            log,
+            "Redis cache",
+            "serving from the database until it is back",
+            back="dropping what it held",
+        )
 
     def _failed(self, op: str, exc: Exception) -> None:
         CACHE_ERRORS.labels(op).inc()
-        with self._lock:
-            first = not self._down
-            self._down = True
-        if first:
-            log.warning(
-                "Redis cache unavailable (%s); serving from the database until it is back", exc
-            )
+        self._outage.failed(exc)
 
     def _ok(self) -> None:
-        if self._down:
-            with self._lock:
-                back, self._down = self._down, False
-            if back:
-                # Invalidations sent while it was down were lost: start from empty.
-                log.warning("Redis cache reachable again; dropping what it held")
-                self.delete_prefix(KEY_PREFIX)
+        if self._outage.ok():
+            # Invalidations sent while it was down were lost: start from empty.
+            self.delete_prefix(KEY_PREFIX)
 
     def get(self, key: str) -> bytes | None:
         try:

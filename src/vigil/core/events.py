@@ -22,6 +22,8 @@ import orjson
 import redis
 from prometheus_client import Counter
 
+from vigil.core.outage import OutageLog
+
 log = logging.getLogger(__name__)
 
 Payload = dict[str, Any]
@@ -95,8 +97,9 @@ class RedisEventBus:
         self._local = InProcessEventBus()
         self._groups: dict[tuple[str, int], str] = {}  # (topic, id(handler)) -> group
         self._retry = retry_seconds
-        self._down = False
-        self._state = threading.Lock()
+        self._outage = OutageLog(
+            log, "Redis event bus", "events stay in this process until it is back"
+        )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.subscribed = threading.Event()  # set while the listener is subscribed
@@ -147,20 +150,10 @@ class RedisEventBus:
 
     def _failed(self, op: str, exc: Exception) -> None:
         EVENTS_ERRORS.labels(op).inc()
-        with self._state:
-            first, self._down = not self._down, True
-        if first:
-            log.warning(
-                "Redis event bus unavailable (%s); events stay in this process until it is back",
-                exc,
-            )
+        self._outage.failed(exc)
 
     def _ok(self) -> None:
-        if self._down:
-            with self._state:
-                back, self._down = self._down, False
-            if back:
-                log.warning("Redis event bus reachable again")
+        self._outage.ok()
 
     # --- listening ----------------------------------------------------------------------------
 
