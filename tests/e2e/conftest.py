@@ -33,6 +33,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from tests.fakes.nbp_server import FakeNBP
+from tests.support.redis_server import private_redis  # noqa: F401  (registers the fixture)
 from vigil.core.db import make_engine
 from vigil.core.models import JobLog
 from vigil.markets.models import Asset, Price
@@ -226,6 +227,13 @@ def _postgres_database() -> Iterator[Backend]:
             admin.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+@pytest.fixture
+def postgres() -> Iterator[Backend]:
+    """A fresh, empty throwaway PostgreSQL database."""
+    with _postgres_database() as backend:
+        yield backend
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -29,7 +29,6 @@ from tests.e2e.conftest import (
     Backend,
     FakeNbpProcess,
     StartVigil,
-    _postgres_database,
     free_port,
     vigil_command,
     vigil_env,
@@ -47,22 +46,6 @@ HISTORY_START = "2023-01-02"  # a short history keeps the test quick; the path i
 SEEDED_UNTIL = date(2024, 6, 28)
 
 
-@pytest.fixture
-def postgres() -> Iterator[Backend]:
-    with _postgres_database() as backend:
-        yield backend
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[PrivateRedis]:
-    server = PrivateRedis(tmp_path)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.kill()
-
-
 def newest_signal(backend: Backend, code: str) -> date | None:
     with Session(backend.engine) as session:
         return session.scalar(select(func.max(SignalRow.as_of)).where(SignalRow.asset_code == code))
@@ -75,7 +58,7 @@ def runs(backend: Backend, job_type: str) -> list[JobLog]:
 
 def test_a_backfill_in_the_worker_reaches_the_api_through_redis(
     postgres: Backend,
-    redis_server: PrivateRedis,
+    private_redis: PrivateRedis,
     start_fake_nbp: Any,
     start_vigil: StartVigil,
     tmp_path: Path,
@@ -97,7 +80,7 @@ def test_a_backfill_in_the_worker_reaches_the_api_through_redis(
     assert seeded.returncode == 0, seeded.stdout + seeded.stderr
     assert newest_signal(postgres, "USD") == max(d for d in usd_days if d <= SEEDED_UNTIL)
 
-    distributed = history | {"VIGIL_REDIS_URL": redis_server.url, "VIGIL_CACHE_TTL": "300"}
+    distributed = history | {"VIGIL_REDIS_URL": private_redis.url, "VIGIL_CACHE_TTL": "300"}
     api = start_vigil(postgres, nbp, ("api",), distributed)
     api.wait_ready()
 
@@ -164,7 +147,7 @@ def test_a_backfill_in_the_worker_reaches_the_api_through_redis(
 
 
 def test_a_job_whose_worker_was_killed_runs_again_on_another_worker(
-    redis_server: PrivateRedis,
+    private_redis: PrivateRedis,
     start_fake_nbp: Any,
     start_vigil: StartVigil,
     tmp_path: Path,
@@ -175,13 +158,13 @@ def test_a_job_whose_worker_was_killed_runs_again_on_another_worker(
     env = {
         "VIGIL_NBP_CURRENCY_START": HISTORY_START,
         "VIGIL_NBP_GOLD_START": HISTORY_START,
-        "VIGIL_REDIS_URL": redis_server.url,
+        "VIGIL_REDIS_URL": private_redis.url,
         "VIGIL_JOB_VISIBILITY_TIMEOUT": "12",  # longer than the job, or it runs twice
     }
     first = start_vigil(backend, nbp, ("worker", "-Q", "ingest"), env)
     # Sent the way the API or the scheduler sends a job.
     sender = Runtime.create(
-        Settings(database_url=backend.env_url, redis_url=redis_server.url), role="api"
+        Settings(database_url=backend.env_url, redis_url=private_redis.url), role="api"
     )
     sender.dispatch.enqueue("markets.backfill", {})
     sender.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,16 +26,6 @@ from vigil.core.runtime import Runtime
 from vigil.settings import Settings
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[PrivateRedis]:
-    server = PrivateRedis(tmp_path)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.kill()
 
 
 class Prometheus:
@@ -91,7 +80,7 @@ class Prometheus:
 
 
 def test_prometheus_scrapes_the_api_and_the_worker(
-    redis_server: PrivateRedis,
+    private_redis: PrivateRedis,
     start_fake_nbp: Any,
     start_vigil: StartVigil,
     tmp_path: Path,
@@ -101,7 +90,7 @@ def test_prometheus_scrapes_the_api_and_the_worker(
     nbp: FakeNbpProcess = start_fake_nbp(delay=0.0)
     worker_port = free_port()
     env = {
-        "VIGIL_REDIS_URL": redis_server.url,
+        "VIGIL_REDIS_URL": private_redis.url,
         "VIGIL_NBP_CURRENCY_START": "2026-10-01",
         "VIGIL_NBP_GOLD_START": "2026-10-01",
     }
@@ -143,7 +132,7 @@ def test_prometheus_scrapes_the_api_and_the_worker(
 
         # The worker's job counter and the source's last success appear once it runs a job.
         sender = Runtime.create(
-            Settings(database_url=backend.env_url, redis_url=redis_server.url), role="api"
+            Settings(database_url=backend.env_url, redis_url=private_redis.url), role="api"
         )
         sender.dispatch.enqueue("markets.backfill", {})
         sender.close()

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,7 +18,6 @@ from tests.e2e.conftest import (
     Backend,
     FakeNbpProcess,
     StartVigil,
-    _postgres_database,
     free_port,
     wait_for,
 )
@@ -31,25 +28,9 @@ from tests.support.webhook import Receiver
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture
-def postgres() -> Iterator[Backend]:
-    with _postgres_database() as backend:
-        yield backend
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[PrivateRedis]:
-    server = PrivateRedis(tmp_path)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.kill()
-
-
 def test_a_price_move_becomes_an_alert_everywhere(
     postgres: Backend,
-    redis_server: PrivateRedis,
+    private_redis: PrivateRedis,
     start_fake_nbp: Any,
     start_vigil: StartVigil,
 ) -> None:
@@ -62,7 +43,7 @@ def test_a_price_move_becomes_an_alert_everywhere(
         nbp: FakeNbpProcess = start_fake_nbp(delay=0.0)
         worker_metrics = free_port()
         env = {
-            "VIGIL_REDIS_URL": redis_server.url,
+            "VIGIL_REDIS_URL": private_redis.url,
             "VIGIL_COINGECKO_BASE_URL": coingecko.base_url,
             "VIGIL_COINGECKO_POLL_SECONDS": "1",
             "VIGIL_WEBHOOKS": json.dumps([{"url": receiver.url("/hook")}]),
