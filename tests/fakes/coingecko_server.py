@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 import threading
 from collections.abc import Mapping, Sequence
@@ -32,9 +31,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import FrameType, TracebackType
-from typing import Any, Self
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from tests.fakes.serving import ThreadedFake, serve_until_signal
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "coingecko"
 RATE_LIMIT_BODY = (FIXTURES / "error_429_body.json").read_bytes()
@@ -99,10 +99,12 @@ class _Handler(BaseHTTPRequestHandler):
         """Quiet: requests are logged in ``FakeCoinGecko.requests``."""
 
 
-class FakeCoinGecko:
+class FakeCoinGecko(ThreadedFake):
     """``prices``: coin id → {quote currency → price as decimal text}. ``charts``: coin id →
     ``[(ms timestamp, price text), …]`` served by market_chart whatever ``days`` says.
     ``api_key`` (with ``key_header``): requests without it get 401."""
+
+    api_path: ClassVar[str] = "/api/v3"
 
     def __init__(
         self,
@@ -122,54 +124,13 @@ class FakeCoinGecko:
         self.coins = dict(DEFAULT_COINS if coins is None else coins)
         self.api_key = api_key
         self.key_header = key_header.lower()
-        self.host = host
-        self.port = port
+        super().__init__(host, port)
         self.requests: list[LoggedRequest] = []
         self.faults: list[Reply] = []
         self._lock = threading.Lock()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
-    # --- lifecycle -------------------------------------------------------------------------
-    def start(self) -> str:
-        if self._server is None:
-            self._server = _Server((self.host, self.port), self)
-            self.port = self._server.server_address[1]
-            self._thread = threading.Thread(
-                target=self._server.serve_forever,
-                kwargs={"poll_interval": 0.05},
-                name=f"FakeCoinGecko:{self.port}",
-                daemon=True,
-            )
-            self._thread.start()
-        return self.base_url
-
-    def stop(self) -> None:
-        server, thread = self._server, self._thread
-        self._server, self._thread = None, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("FakeCoinGecko is not started")
-        return f"http://{self.host}:{self.port}/api/v3"
+    def make_server(self) -> ThreadingHTTPServer:
+        return _Server((self.host, self.port), self)
 
     # --- control ---------------------------------------------------------------------------
     def set_price(self, coin_id: str, vs_currency: str, price: str, at: int | None = None) -> None:
@@ -281,25 +242,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="port (0: any free port)")
     parser.add_argument("--api-key", default=None, help="require this demo API key")
     args = parser.parse_args(argv)
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
     fake = FakeCoinGecko(
         {"bitcoin": {"usd": "7984.89"}, "ethereum": {"usd": "289.14"}},
         api_key=args.api_key,
         port=args.port,
     )
-    print(f"READY {fake.start()}", flush=True)
-    try:
-        while not stop.wait(0.5):
-            pass
-    finally:
-        fake.stop()
-    return 0
+    return serve_until_signal(fake)
 
 
 if __name__ == "__main__":

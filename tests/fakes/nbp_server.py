@@ -29,7 +29,6 @@ import json
 import math
 import random
 import re
-import signal
 import socket
 import sys
 import threading
@@ -42,8 +41,9 @@ from decimal import Decimal
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import accumulate
-from types import FrameType, TracebackType
-from typing import Any, Self
+from typing import Any, ClassVar
+
+from tests.fakes.serving import ThreadedFake, serve_until_signal
 
 __all__ = [
     "BAD_PARAM_BODY",
@@ -322,12 +322,14 @@ class _Handler(BaseHTTPRequestHandler):
         """Keep stderr quiet: requests are logged in ``FakeNBP.requests``."""
 
 
-class FakeNBP:
+class FakeNBP(ThreadedFake):
     """A fake NBP API with deterministic data from 2002-01-02 (gold: 2013-01-02) to ``today``.
 
     ``delay``, ``faults``, ``fault_every`` and ``fault_status`` may be changed while serving.
     ``requests`` logs ``(path with query, status)`` of every answered request.
     """
+
+    api_path: ClassVar[str] = "/api"
 
     def __init__(
         self,
@@ -343,8 +345,7 @@ class FakeNBP:
     ) -> None:
         self.today = today if today is not None else date.today()
         self.seed = seed
-        self.host = host
-        self.port = port
+        super().__init__(host, port)
         self.delay = delay
         self.faults: list[int] = list(faults)
         self.fault_every = fault_every
@@ -352,8 +353,6 @@ class FakeNBP:
         self.requests: list[tuple[str, int]] = []
         self.request_count = 0
         self._lock = threading.Lock()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
         self._cache: dict[str, Response] = {}
         self._expected_rates: dict[tuple[str, date], Decimal] | None = None
         self._expected_gold: dict[date, Decimal] | None = None
@@ -388,50 +387,12 @@ class FakeNBP:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self) -> str:
-        """Start serving in a daemon thread; returns the base URL (``.../api``)."""
-        if self._server is None:
-            server = _Server((self.host, self.port), self)
-            self._server = server
-            self.port = server.server_address[1]
-            self._thread = threading.Thread(
-                target=server.serve_forever,
-                kwargs={"poll_interval": 0.05},
-                name=f"FakeNBP:{self.port}",
-                daemon=True,
-            )
-            self._thread.start()
-        return self.base_url
+    def make_server(self) -> ThreadingHTTPServer:
+        return _Server((self.host, self.port), self)
 
-    def stop(self) -> None:
-        """Stop serving and drop open keep-alive connections."""
-        server, thread = self._server, self._thread
-        self._server, self._thread = None, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        server.close_connections()
-        if thread is not None:
-            thread.join(timeout=5)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("FakeNBP is not started")
-        return f"http://{self.host}:{self.port}/api"
+    def after_shutdown(self, server: ThreadingHTTPServer) -> None:
+        assert isinstance(server, _Server)
+        server.close_connections()  # keep-alive clients must not hang on a dead fake
 
     def reset(self) -> None:
         """Forget logged requests, the request counter and all fault settings."""
@@ -623,14 +584,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-
     fake = FakeNBP(
         today=args.today,
         seed=args.seed,
@@ -639,14 +592,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         fault_every=args.fault_every,
         fault_status=args.fault_status,
     )
-    base_url = fake.start()
-    print(f"READY {base_url}", flush=True)
-    try:
-        while not stop.wait(0.5):
-            pass
-    finally:
-        fake.stop()
-    return 0
+    return serve_until_signal(fake)
 
 
 if __name__ == "__main__":
