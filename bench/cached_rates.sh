@@ -51,23 +51,12 @@ TARGET_RATIO_PCT=50
 TARGET_P99_MS=10
 
 WORK="$(mktemp -d -t vigil_bench_cached.XXXXXX)"
+# shellcheck source=bench/_lib.sh
+source "$REPO/bench/_lib.sh"
 NBP_PID=""
 CACHED_PID=""
 UNCACHED_PID=""
 BARE_PID=""
-
-stop_pid() {
-    local pid="$1"
-    if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    fi
-}
 
 cleanup() {
     stop_pid "$BARE_PID"
@@ -79,15 +68,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-log() { printf '\n== %s\n' "$*"; }
-
 for tool in wrk hey curl; do
     command -v "$tool" >/dev/null || { echo "$tool not found (apt-get install $tool)" >&2; exit 1; }
 done
-
-free_port() {
-    "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 # wait_http NAME PID URL: until URL answers 2xx (at most 30 s), or the process died.
 wait_http() {
@@ -101,25 +84,8 @@ wait_http() {
     exit 1
 }
 
-TODAY="$(cd "$REPO" && "$PY" -c 'from vigil.markets.sources.nbp import warsaw_today; print(warsaw_today())')"
+TODAY="$(warsaw_today)"
 MONTH_FROM="$("$PY" -c "import datetime as d; print(d.date.fromisoformat('$TODAY') - d.timedelta(days=$MONTH_DAYS))")"
-
-start_fake_nbp() {
-    (cd "$REPO" && exec "$PY" -m tests.fakes.nbp_server --port 0 --today "$TODAY") \
-        >"$WORK/nbp.out" 2>"$WORK/nbp.err" &
-    NBP_PID=$!
-    for _ in $(seq 300); do
-        if grep -q '^READY ' "$WORK/nbp.out" 2>/dev/null; then
-            NBP_URL="$(sed -n 's/^READY //p' "$WORK/nbp.out")"
-            echo "fake NBP server (pid $NBP_PID) at $NBP_URL, today=$TODAY"
-            return
-        fi
-        kill -0 "$NBP_PID" 2>/dev/null || { cat "$WORK/nbp.err" >&2; exit 1; }
-        sleep 0.1
-    done
-    echo "fake NBP server did not become ready" >&2
-    exit 1
-}
 
 # Replaces the calling (sub)shell with the command, run from the work directory (so no .env
 # of the checkout applies) with explicit settings. Extra VAR=value pairs go before the command.
@@ -188,7 +154,7 @@ if git -C "$REPO" rev-parse --git-dir >/dev/null 2>&1; then
         "under src/ (diff sha256 $( (git -C "$REPO" diff HEAD -- src; git -C "$REPO" ls-files -o --exclude-standard -z -- src | xargs -0 -r cat) | sha256sum | cut -c1-12))"
 fi
 START="$(date +%s)"
-start_fake_nbp
+start_fake_nbp "$TODAY"
 
 log "loading the full history (vigil markets backfill, SQLite)"
 (vigil_exec timeout 120 "$VIGIL" markets backfill) 2>&1 | tail -n 1

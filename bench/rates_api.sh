@@ -41,22 +41,11 @@ esac
 PG_ADMIN="${VIGIL_BENCH_PG_ADMIN:-postgresql://postgres@127.0.0.1:5432}"
 
 WORK="$(mktemp -d -t vigil_bench_rates.XXXXXX)"
+# shellcheck source=bench/_lib.sh
+source "$REPO/bench/_lib.sh"
 NBP_PID=""
 API_PID=""
 PG_DB=""
-
-stop_pid() {
-    local pid="$1"
-    if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    fi
-}
 
 drop_pg_db() {
     if [[ -n "$PG_DB" ]]; then
@@ -75,38 +64,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-log() { printf '\n== %s\n' "$*"; }
-
 ensure_wrk() {
     if ! command -v wrk >/dev/null; then
         log "wrk not found: installing it with apt-get"
         apt-get install -y wrk >/dev/null 2>&1 \
             || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }
     fi
-}
-
-free_port() {
-    "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-start_fake_nbp() {
-    # The NBP client clamps ranges to today in Warsaw; the fake must serve up to that day.
-    local today
-    today="$(cd "$REPO" && "$PY" -c 'from vigil.markets.sources.nbp import warsaw_today; print(warsaw_today())')"
-    (cd "$REPO" && exec "$PY" -m tests.fakes.nbp_server --port 0 --today "$today") \
-        >"$WORK/nbp.out" 2>"$WORK/nbp.err" &
-    NBP_PID=$!
-    for _ in $(seq 300); do
-        if grep -q '^READY ' "$WORK/nbp.out" 2>/dev/null; then
-            NBP_URL="$(sed -n 's/^READY //p' "$WORK/nbp.out")"
-            echo "fake NBP server (pid $NBP_PID) at $NBP_URL, today=$today"
-            return
-        fi
-        kill -0 "$NBP_PID" 2>/dev/null || { cat "$WORK/nbp.err" >&2; exit 1; }
-        sleep 0.1
-    done
-    echo "fake NBP server did not become ready" >&2
-    exit 1
 }
 
 # Replaces the calling (sub)shell with the command, run from the work directory (so no .env
@@ -211,7 +174,7 @@ PYEOF
 ensure_wrk
 echo "machine: $(nproc) CPUs, load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "vigil api --workers $API_WORKERS, response cache $RATES_CACHE"
-start_fake_nbp
+start_fake_nbp "$(warsaw_today)"
 
 bench_backend sqlite ""
 
