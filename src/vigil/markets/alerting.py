@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from prometheus_client import Counter, Histogram
 from sqlalchemy import func, or_, select
@@ -41,7 +41,7 @@ ALERT_COMPUTE = Histogram(
 
 @dataclass(frozen=True)
 class RuleInput:
-    asset_code: str | None
+    asset: str | None  # None: the default rule of every asset
     threshold_pct: Decimal
     window_minutes: int
     direction: str
@@ -64,18 +64,24 @@ def _known_asset(session: Session, code: str | None) -> str | None:
     return code
 
 
+def _apply(session: Session, row: AlertRuleRow, rule: RuleInput, now: datetime) -> None:
+    row.asset_code = _known_asset(session, rule.asset)
+    row.threshold_pct = rule.threshold_pct
+    row.window_minutes = rule.window_minutes
+    row.direction = rule.direction
+    row.cooldown_minutes = rule.cooldown_minutes
+    row.enabled = rule.enabled
+    row.updated_at = now
+
+
+def _forget_states(session: Session, rule_id: int) -> None:
+    session.query(AlertStateRow).filter(AlertStateRow.rule_id == rule_id).delete()
+
+
 def create_rule(session: Session, rule: RuleInput, now: datetime | None = None) -> AlertRuleRow:
     now = now or datetime.now(UTC)
-    row = AlertRuleRow(
-        asset_code=_known_asset(session, rule.asset_code),
-        threshold_pct=rule.threshold_pct,
-        window_minutes=rule.window_minutes,
-        direction=rule.direction,
-        cooldown_minutes=rule.cooldown_minutes,
-        enabled=rule.enabled,
-        created_at=now,
-        updated_at=now,
-    )
+    row = AlertRuleRow(created_at=now)
+    _apply(session, row, rule, now)
     session.add(row)
     session.flush()
     return row
@@ -92,45 +98,45 @@ def update_rule(
     session: Session, rule_id: int, rule: RuleInput, now: datetime | None = None
 ) -> AlertRuleRow:
     row = get_rule(session, rule_id)
-    row.asset_code = _known_asset(session, rule.asset_code)
-    row.threshold_pct = rule.threshold_pct
-    row.window_minutes = rule.window_minutes
-    row.direction = rule.direction
-    row.cooldown_minutes = rule.cooldown_minutes
-    row.enabled = rule.enabled
-    row.updated_at = now or datetime.now(UTC)
+    _apply(session, row, rule, now or datetime.now(UTC))
     # A changed rule starts afresh: its old memory was about another threshold or window.
-    session.query(AlertStateRow).filter(AlertStateRow.rule_id == rule_id).delete()
+    _forget_states(session, rule_id)
     session.flush()
     return row
 
 
 def delete_rule(session: Session, rule_id: int) -> None:
     session.delete(get_rule(session, rule_id))
-    session.query(AlertStateRow).filter(AlertStateRow.rule_id == rule_id).delete()
+    _forget_states(session, rule_id)
     session.flush()
+
+
+Row = TypeVar("Row", AlertRuleRow, AlertRow)
+
+
+def _page_of(
+    session: Session, model: type[Row], asset: str | None, order: Any, limit: int, offset: int
+) -> tuple[list[Row], int]:
+    """One page of ``model`` rows (of one asset, if given) and the total."""
+    stmt = select(model)
+    if asset is not None:
+        stmt = stmt.where(model.asset_code == asset.upper())
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = session.scalars(stmt.order_by(order).limit(limit).offset(offset)).all()
+    return list(rows), total
 
 
 def list_rules(
     session: Session, asset: str | None, limit: int, offset: int
 ) -> tuple[list[AlertRuleRow], int]:
-    stmt = select(AlertRuleRow)
-    if asset is not None:
-        stmt = stmt.where(AlertRuleRow.asset_code == asset.upper())
-    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    rows = session.scalars(stmt.order_by(AlertRuleRow.id).limit(limit).offset(offset)).all()
-    return list(rows), total
+    return _page_of(session, AlertRuleRow, asset, AlertRuleRow.id, limit, offset)
 
 
 def list_alerts(
     session: Session, asset: str | None, limit: int, offset: int
 ) -> tuple[list[AlertRow], int]:
-    stmt = select(AlertRow)
-    if asset is not None:
-        stmt = stmt.where(AlertRow.asset_code == asset.upper())
-    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    rows = session.scalars(stmt.order_by(AlertRow.id.desc()).limit(limit).offset(offset)).all()
-    return list(rows), total
+    """Newest first."""
+    return _page_of(session, AlertRow, asset, AlertRow.id.desc(), limit, offset)
 
 
 # --- evaluation ---------------------------------------------------------------------------------

@@ -257,14 +257,7 @@ RuleIdP = Annotated[int, Path(ge=1, description="The rule's id.")]
 
 
 def _rule_input(body: AlertRuleIn) -> alerting.RuleInput:
-    return alerting.RuleInput(
-        body.asset,
-        body.threshold_pct,
-        body.window_minutes,
-        body.direction,
-        body.cooldown_minutes,
-        body.enabled,
-    )
+    return alerting.RuleInput(**body.model_dump())
 
 
 @router.get("/alert-rules", response_model=Page[AlertRuleOut], summary="Alert rules")
