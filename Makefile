@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The web UI's front-end packages (package-lock.json), copied where the app serves them.
+ASSETS := src/vigil/core/web/static/vendor/.installed
 
 .PHONY: run test lint typecheck check-deploy format bench install clean build compose-up compose-down
 
@@ -12,14 +14,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+$(ASSETS): package-lock.json $(STAMP)
+	npm ci --no-audit --no-fund --loglevel=error
+	$(BIN)/python -m vigil.core.web.assets node_modules
+	touch $(ASSETS)
+
+install: $(STAMP) $(ASSETS)
 
 ## Everything in one process on the embedded SQLite database (./data/vigil.db).
-run: $(STAMP)
+run: $(STAMP) $(ASSETS)
 	$(BIN)/vigil up
 
 ## The whole test suite: unit, integration (SQLite + PostgreSQL) and end-to-end.
-test: $(STAMP)
+test: $(STAMP) $(ASSETS)
 	$(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: $(STAMP) typecheck check-deploy
@@ -57,4 +64,4 @@ bench: $(STAMP)
 	bash bench/cached_rates.sh
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) node_modules src/vigil/core/web/static/vendor .mypy_cache .ruff_cache .pytest_cache

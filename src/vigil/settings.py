@@ -42,6 +42,11 @@ class Settings(BaseSettings):
         True, description="`vigil up` runs each job flagged run_on_start once at start-up."
     )
 
+    # --- web UI -------------------------------------------------------------------------------
+    ui_refresh_seconds: int = Field(
+        60, ge=0, description="Dashboards refresh their data this often (0: never)."
+    )
+
     # --- rate limiting ------------------------------------------------------------------------
     rate_limit: str = Field(
         "600/minute",

@@ -27,6 +27,7 @@ from vigil.core.problems import install_problem_handlers, problem_response
 from vigil.core.ratelimit import RateLimiter, RateLimitMiddleware
 from vigil.core.runtime import Runtime
 from vigil.core.scheduling import Scheduler
+from vigil.core.web.shell import install_web
 from vigil.settings import get_settings
 
 
@@ -129,6 +130,7 @@ def create_app(runtime: Runtime, scheduler: Scheduler | None = None) -> FastAPI:
                     f"not {module.router.prefix!r}"
                 )
             app.include_router(module.router)
+    install_web(app, runtime.modules, runtime.settings)
     return app
 
 

@@ -15,6 +15,7 @@ from vigil.core.cache import CacheRule
 from vigil.core.events import Handler
 from vigil.core.jobs import JobSpec
 from vigil.core.queue import Trigger
+from vigil.core.web.pages import WebPages
 
 if TYPE_CHECKING:
     import typer
@@ -34,6 +35,7 @@ class Module:
     name: str  # URL prefix (/api/v1/<name>) and CLI group (`vigil <name> …`)
     title: str
     router: APIRouter | None = None
+    web: WebPages | None = None  # UI pages under /<name>/…, added to the shell's menu
     jobs: tuple[JobSpec, ...] = ()
     event_handlers: tuple[tuple[str, Handler], ...] = ()
     triggers: tuple[Trigger, ...] = ()  # events that enqueue one of the module's jobs

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import logging
 from http import HTTPStatus
-from typing import Any
+from typing import Any, cast
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vigil.core.logging import request_id_var
@@ -86,6 +86,19 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def _answer(
+    request: Request, status: int, title: str, detail: str, **kwargs: Any
+) -> Response:
+    """problem+json, or the web UI's error page when a browser asked for a page (the UI
+    sets ``app.state.render_error``, which returns None for anything but a page)."""
+    render_error = getattr(request.app.state, "render_error", None)
+    if render_error is not None:
+        page = render_error(request, status, detail)
+        if page is not None:
+            return cast(Response, page)
+    return problem_response(request, status, title, detail, **kwargs)
+
+
 def _describe(error: dict[str, Any]) -> str:
     loc = [str(part) for part in error.get("loc", ())]
     where = loc[0] if loc else "request"
@@ -97,24 +110,24 @@ def _describe(error: dict[str, Any]) -> str:
 
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
-    async def _problem(request: Request, exc: Problem) -> JSONResponse:
-        return problem_response(request, exc.status, exc.title, exc.detail, exc.type, **exc.extra)
+    async def _problem(request: Request, exc: Problem) -> Response:
+        return _answer(request, exc.status, exc.title, exc.detail, type_=exc.type, **exc.extra)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
         errors = [
             {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
             for e in exc.errors()
         ]
         detail = "; ".join(_describe(e) for e in exc.errors())
-        return problem_response(request, 422, "Invalid request", detail, errors=errors)
+        return _answer(request, 422, "Invalid request", detail, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"No such path: {request.url.path}. The API is described at /docs."
-        return problem_response(
+        return _answer(
             request,
             exc.status_code,
             HTTPStatus(exc.status_code).phrase,
@@ -123,9 +136,9 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error serving %s", request.url.path)
-        return problem_response(
+        return _answer(
             request,
             500,
             "Internal Server Error",

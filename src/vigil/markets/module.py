@@ -1,7 +1,7 @@
 """The markets module's registration with core."""
 
 from vigil.core.modules import Module
-from vigil.markets import cli, configured_sources
+from vigil.markets import cli, configured_sources, web
 from vigil.markets.api import router
 from vigil.markets.jobs import CACHE_RULES, JOBS, TRIGGERS
 
@@ -9,6 +9,7 @@ module = Module(
     name="markets",
     title="Markets (Charon)",
     router=router,
+    web=web.pages,
     jobs=JOBS,
     triggers=TRIGGERS,
     cache_rules=CACHE_RULES,

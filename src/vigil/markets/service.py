@@ -344,6 +344,10 @@ def price_window(
     return PriceWindow(asset, start, now, len(points), downsample(points, max_points))
 
 
+def assets_of_kind(session: Session, kind: SeriesKind) -> list[Asset]:
+    return list(session.scalars(select(Asset).where(Asset.kind == kind.value).order_by(Asset.code)))
+
+
 def asset_ids_of_kind(session: Session, kind: SeriesKind) -> list[int]:
     return list(session.scalars(select(Asset.id).where(Asset.kind == kind.value)))
 

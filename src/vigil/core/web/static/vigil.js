@@ -1,0 +1,125 @@
+/* Vigil web UI: theme switch and charts. A chart is a <div data-chart="ID"> next to a
+ * <script type="application/json" id="ID"> holding its spec, built by the server:
+ *   {"panes": [{"height": 1, "series": [{"type": "line"|"candles"|"histogram",
+ *     "title": "...", "color": "#...", "data": [[t, v] | [t, o, h, l, c] ...],
+ *     "markers": [[t, "BUY"|"SELL"], ...]}]}]}
+ * with t in seconds since the epoch. Charts are redrawn after every HTMX swap and keep the
+ * range the user zoomed to. window.vigil.charts[id] exposes each chart and its series (the
+ * browser tests count their points). */
+(function () {
+  "use strict";
+  var vigil = (window.vigil = window.vigil || { charts: {} });
+  var savedRanges = {};
+
+  function applyTheme(theme) {
+    document.documentElement.dataset.theme = theme;
+    try { localStorage.setItem("vigil-theme", theme); } catch (e) { /* private mode */ }
+  }
+
+  function currentTheme() {
+    var set = document.documentElement.dataset.theme;
+    if (set) return set;
+    return window.matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light";
+  }
+
+  function cssVar(name, fallback) {
+    var value = getComputedStyle(document.body).getPropertyValue(name).trim();
+    return value || fallback;
+  }
+
+  function toSeriesData(type, rows) {
+    var out = new Array(rows.length);
+    for (var i = 0; i < rows.length; i++) {
+      var r = rows[i];
+      if (type === "candles") out[i] = { time: r[0], open: r[1], high: r[2], low: r[3], close: r[4] };
+      else if (type === "histogram") out[i] = { time: r[0], value: r[1], color: r[1] >= 0 ? cssVar("--vigil-up", "#1b7f3b") : cssVar("--vigil-down", "#b3261e") };
+      else out[i] = { time: r[0], value: r[1] };
+    }
+    return out;
+  }
+
+  function seriesKind(LC, type) {
+    if (type === "candles") return LC.CandlestickSeries;
+    if (type === "histogram") return LC.HistogramSeries;
+    return LC.LineSeries;
+  }
+
+  function markersOf(rows) {
+    var up = cssVar("--vigil-up", "#1b7f3b"), down = cssVar("--vigil-down", "#b3261e");
+    return rows.map(function (m) {
+      var buy = m[1] === "BUY";
+      return { time: m[0], position: buy ? "belowBar" : "aboveBar", shape: buy ? "arrowUp" : "arrowDown",
+               color: buy ? up : down, text: m[1] };
+    });
+  }
+
+  function drawChart(el) {
+    var LC = window.LightweightCharts;
+    var specEl = document.getElementById(el.dataset.chart);
+    if (!LC || !specEl) return;
+    var spec = JSON.parse(specEl.textContent);
+    var old = vigil.charts[el.id];
+    if (old) old.chart.remove();
+    el.textContent = "";
+    var text = cssVar("--pico-color", "#333"), grid = cssVar("--pico-muted-border-color", "#ddd");
+    var chart = LC.createChart(el, {
+      autoSize: true,
+      layout: { background: { color: "transparent" }, textColor: text, attributionLogo: false },
+      grid: { vertLines: { color: grid }, horzLines: { color: grid } },
+      timeScale: { timeVisible: !!spec.intraday, borderColor: grid },
+      rightPriceScale: { borderColor: grid },
+    });
+    var series = {};
+    spec.panes.forEach(function (pane, index) {
+      pane.series.forEach(function (s) {
+        var options = { title: s.title || "", priceLineVisible: false, lastValueVisible: !!s.lastValue };
+        if (s.color) options.color = s.color;
+        if (s.lineWidth) options.lineWidth = s.lineWidth;
+        if (s.dashed) options.lineStyle = LC.LineStyle.Dashed;
+        var api = chart.addSeries(seriesKind(LC, s.type), options, index);
+        api.setData(toSeriesData(s.type, s.data));
+        if (s.markers && s.markers.length) LC.createSeriesMarkers(api, markersOf(s.markers));
+        series[s.name || s.title] = api;
+      });
+    });
+    var panes = chart.panes();
+    spec.panes.forEach(function (pane, index) {
+      if (pane.height && panes[index]) panes[index].setStretchFactor(pane.height);
+    });
+    var range = savedRanges[el.id];
+    if (range) chart.timeScale().setVisibleRange(range);
+    else chart.timeScale().fitContent();
+    vigil.charts[el.id] = { chart: chart, series: series };
+    performance.mark("vigil:chart-ready:" + el.id);
+  }
+
+  function drawAll(root) {
+    (root || document).querySelectorAll("[data-chart]").forEach(drawChart);
+  }
+
+  // Keep the user's zoom across auto-refresh swaps; forget it when the selection changes.
+  function rememberRanges(root) {
+    root.querySelectorAll("[data-chart]").forEach(function (el) {
+      var c = vigil.charts[el.id];
+      if (c) savedRanges[el.id] = c.chart.timeScale().getVisibleRange();
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var toggle = document.getElementById("theme-toggle");
+    if (toggle) toggle.addEventListener("click", function () {
+      applyTheme(currentTheme() === "dark" ? "light" : "dark");
+      drawAll(document);  // chart colours follow the theme
+    });
+    drawAll(document);
+  });
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var trigger = event.detail.requestConfig && event.detail.requestConfig.triggeringEvent;
+    var auto = event.detail.requestConfig && event.detail.requestConfig.elt &&
+      event.detail.requestConfig.elt.hasAttribute("data-auto-refresh");
+    savedRanges = {};
+    if (auto && !(trigger && trigger.type === "submit")) rememberRanges(event.detail.target);
+  });
+  document.addEventListener("htmx:afterSettle", function (event) { drawAll(event.detail.elt); });
+  vigil.drawAll = drawAll;
+})();

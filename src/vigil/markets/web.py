@@ -1,0 +1,130 @@
+"""Markets UI pages (Charon's public dashboard and the telemetry board) under /markets.
+Each page renders in full for a browser and as its panel alone for HTMX (auto-refresh and
+the pickers), from the same URL."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse
+from sqlalchemy.orm import Session
+
+from vigil.core.auth.policy import public
+from vigil.core.deps import db_session, settings_dep
+from vigil.core.web import NavLink, WebPages, render
+from vigil.markets import dashboards, service
+from vigil.markets.brain import BrainSettings
+from vigil.markets.price_charts import candle_chart, price_chart
+from vigil.markets.sources import SeriesKind
+from vigil.settings import Settings
+
+router = APIRouter(prefix="/markets", include_in_schema=False, dependencies=[Depends(public)])
+
+SessionDep = Annotated[Session, Depends(db_session)]
+SettingsDep = Annotated[Settings, Depends(settings_dep)]
+RangeQ = Annotated[str, Query(pattern="^(3m|6m|1y|5y|all)$", description="Preset range.")]
+FromQ = Annotated[date | None, Query(alias="from")]
+ToQ = Annotated[date | None, Query(alias="to")]
+CodeQ = Annotated[str | None, Query(pattern="^[A-Za-z]{3}$")]
+
+RANGE_LABELS = {"3m": "3 months", "6m": "6 months", "1y": "1 year", "5y": "5 years", "all": "All"}
+DEFAULT_CURRENCY = "USD"
+
+
+def _price_page(
+    request: Request,
+    session: Session,
+    settings: Settings,
+    *,
+    kind: SeriesKind,
+    code: str | None,
+    choice: str,
+    start: date | None,
+    end: date | None,
+    title: str,
+    path: str,
+) -> HTMLResponse:
+    choices = service.assets_of_kind(session, kind)
+    codes = [a.code for a in choices]
+    if code is None:
+        code = DEFAULT_CURRENCY if DEFAULT_CURRENCY in codes else (codes[0] if codes else None)
+    board = None
+    if code is not None:
+        params = BrainSettings.from_settings(settings).params
+        board = dashboards.price_dashboard(session, code, kind, choice, start, end, params)
+    context: dict[str, Any] = {
+        "title": title,
+        "path": path,
+        "kind": kind.value,
+        "assets": choices,
+        "code": code.upper() if code else None,
+        "choice": choice,
+        "start": start,
+        "end": end,
+        "ranges": RANGE_LABELS,
+        "board": board,
+        "price_chart": price_chart(board) if board else None,
+        "candle_chart": candle_chart(board) if board else None,
+        "now": datetime.now(UTC),
+    }
+    return render(request, "markets/prices.html", context, partial="markets/_price_panel.html")
+
+
+@router.get("/dashboard", response_class=HTMLResponse)
+def dashboard(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    code: CodeQ = None,
+    range_: Annotated[str, Query(alias="range", pattern="^(3m|6m|1y|5y|all)$")] = "1y",
+    start: FromQ = None,
+    end: ToQ = None,
+) -> HTMLResponse:
+    return _price_page(
+        request,
+        session,
+        settings,
+        kind=SeriesKind.CURRENCY,
+        code=code,
+        choice=range_,
+        start=start,
+        end=end,
+        title="Dashboard",
+        path="/markets/dashboard",
+    )
+
+
+@router.get("/gold", response_class=HTMLResponse)
+def gold(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    range_: Annotated[str, Query(alias="range", pattern="^(3m|6m|1y|5y|all)$")] = "1y",
+    start: FromQ = None,
+    end: ToQ = None,
+) -> HTMLResponse:
+    return _price_page(
+        request,
+        session,
+        settings,
+        kind=SeriesKind.GOLD,
+        code=None,
+        choice=range_,
+        start=start,
+        end=end,
+        title="Gold",
+        path="/markets/gold",
+    )
+
+
+pages = WebPages(
+    router=router,
+    templates=Path(__file__).parent / "templates",
+    nav=(
+        NavLink("Dashboard", "/markets/dashboard"),
+        NavLink("Gold", "/markets/gold"),
+    ),
+)
