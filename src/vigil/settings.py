@@ -14,6 +14,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from vigil.core.notify import WebhookTarget
 
+#: Secrets that may also be given as VIGIL_<NAME>_FILE (a path to a file holding them).
+SECRET_FILE_SETTINGS = ("jwt_secret", "jwt_previous_secrets", "admin_password")
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -72,6 +75,74 @@ class Settings(BaseSettings):
                 f"VIGIL_RATE_LIMIT {value!r}: every limit must allow 1 request or more"
             )
         return value
+
+    # --- accounts, tokens, login (vigil.core.auth; docs/auth.md) -----------------------------
+    jwt_secret: SecretStr = Field(
+        SecretStr(""),
+        description="Key that signs access tokens (HS256; 32+ random bytes). Empty: one is "
+        "generated and kept in <data_dir>/jwt_secret (fine for one host; set it when several "
+        "hosts serve the API). Or VIGIL_JWT_SECRET_FILE: a file holding it.",
+    )
+    jwt_secret_file: Path | None = None
+    jwt_previous_secrets: SecretStr = Field(
+        SecretStr(""),
+        description="Earlier signing keys, still accepted for verification while their tokens "
+        "live (comma- or newline-separated). Or VIGIL_JWT_PREVIOUS_SECRETS_FILE.",
+    )
+    jwt_previous_secrets_file: Path | None = None
+    access_token_minutes: int = Field(15, ge=1, le=1440, description="Access token lifetime.")
+    refresh_token_days: int = Field(14, ge=1, le=365, description="Refresh token lifetime.")
+    registration_enabled: bool = Field(
+        True,
+        description="POST /api/v1/auth/register is open (the first account becomes Admin); "
+        "false: only an Admin (or `vigil users create-admin`) makes accounts.",
+    )
+    argon2_time_cost: int = Field(3, ge=1, le=50, description="argon2id passes.")
+    argon2_memory_kib: int = Field(65536, ge=8, le=4194304, description="argon2id memory (KiB).")
+    argon2_parallelism: int = Field(2, ge=1, le=64, description="argon2id lanes.")
+    login_rate_limit_account: str = Field(
+        "5/minute;30/hour", description="Login attempts allowed per account (email)."
+    )
+    login_rate_limit_ip: str = Field(
+        "20/minute;200/hour", description="Login attempts allowed per client address."
+    )
+    admin_password: SecretStr = Field(
+        SecretStr(""),
+        description="Password `vigil users create-admin` uses (else it prompts). Or "
+        "VIGIL_ADMIN_PASSWORD_FILE.",
+    )
+    admin_password_file: Path | None = None
+
+    @field_validator("login_rate_limit_account", "login_rate_limit_ip")
+    @classmethod
+    def _valid_login_limit(cls, value: str) -> str:
+        value = value.strip()
+        try:
+            items = parse_many(value)
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not a rate limit: write e.g. '5/minute;30/hour'"
+            ) from None
+        if not items or any(item.amount < 1 for item in items):
+            raise ValueError(f"{value!r}: every limit must allow 1 attempt or more")
+        return value
+
+    @model_validator(mode="after")
+    def _secrets_from_files(self) -> Settings:
+        """The ``*_FILE`` convention: a secret may be given as the path of a file holding it
+        (Docker and Kubernetes secrets), never both."""
+        for name in SECRET_FILE_SETTINGS:
+            path: Path | None = getattr(self, f"{name}_file")
+            if path is None:
+                continue
+            if getattr(self, name).get_secret_value():
+                raise ValueError(f"set VIGIL_{name.upper()} or VIGIL_{name.upper()}_FILE, not both")
+            try:
+                text = path.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(f"VIGIL_{name.upper()}_FILE: cannot read {path}: {exc}") from None
+            setattr(self, name, SecretStr(text))
+        return self
 
     # --- markets: NBP source ------------------------------------------------------------------
     nbp_base_url: str = "https://api.nbp.pl/api"

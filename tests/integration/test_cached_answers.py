@@ -8,11 +8,13 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+from fastapi import Depends, Request, Response
 from prometheus_client import REGISTRY
 
 from tests.conftest import TransactionalDatabase
 from tests.support.app import api
-from vigil.core.answers import CACHE_KEY_SCOPE, CachedAnswerMiddleware
+from vigil.core.answers import CACHE_KEY_SCOPE, CachedAnswerMiddleware, cached_json
+from vigil.core.auth.policy import POLICY_SCOPE, PUBLIC, require
 from vigil.core.cache import MemoryCache
 from vigil.markets import service
 from vigil.markets.sources.base import Quote, SeriesKind
@@ -88,13 +90,15 @@ class FakeRoute:
     """The app behind the middleware: answers 200 and names its cache key, like a route
     built on cached_json; counts how often it is reached."""
 
-    def __init__(self, cache: MemoryCache, status: int = 200) -> None:
-        self.cache, self.status, self.calls = cache, status, 0
+    def __init__(self, cache: MemoryCache, status: int = 200, public: bool = True) -> None:
+        self.cache, self.status, self.calls, self.public = cache, status, 0, public
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         self.calls += 1
         key = f"cache:test:{scope['query_string'].decode()}"
         scope[CACHE_KEY_SCOPE] = key
+        if self.public:  # what Depends(public) does
+            scope[POLICY_SCOPE] = PUBLIC
         self.cache.set(key, b"{}", ttl=60)
         await send({"type": "http.response.start", "status": self.status, "headers": []})
         await send({"type": "http.response.body", "body": b"{}"})
@@ -136,3 +140,37 @@ def test_only_urls_answered_with_200_are_learned_and_the_oldest_are_forgotten() 
     cache.delete_prefix("cache:test:d")
     get(app, b"d")  # learned, but its entry is gone: the route answers again
     assert route.calls == 7
+
+
+def test_answers_of_routes_that_need_a_permission_are_never_learned() -> None:
+    cache = MemoryCache()
+    route = FakeRoute(cache, public=False)
+    app = CachedAnswerMiddleware(route, cache)
+    for _ in range(3):
+        get(app, b"secret")
+    assert route.calls == 3  # every request reached the route (and its policy check)
+
+
+def test_a_protected_cached_get_is_checked_every_time(db: TransactionalDatabase) -> None:
+    """A route that needs a permission and answers through the cache: repeated by a signed-in
+    Admin, it is never answered before routing, so the anonymous and the unentitled still get
+    401 and 403."""
+    client, runtime = api(db, as_role="admin")
+    app = client.app
+
+    @app.get("/api/v1/test/secret", dependencies=[Depends(require("audit.read"))])  # type: ignore[attr-defined,misc]
+    async def secret(request: Request) -> Response:
+        return await cached_json(
+            request, runtime.db, runtime.cache, 60, "cache:test:secret", lambda _s: b'{"s":1}'
+        )
+
+    for _ in range(3):
+        assert client.get("/api/v1/test/secret").status_code == 200
+    anonymous = client.get("/api/v1/test/secret", headers={"Authorization": ""})
+    assert anonymous.status_code == 401
+    assert anonymous.headers["content-type"] == "application/problem+json"
+    viewer, _ = api(db, as_role="viewer")
+    viewer.app = app  # the same app (and middleware memory), a viewer's token
+    viewer_token = viewer.headers["Authorization"]
+    denied = client.get("/api/v1/test/secret", headers={"Authorization": viewer_token})
+    assert denied.status_code == 403

@@ -8,6 +8,10 @@ that URL is then answered from the cache before FastAPI routes and validates it,
 most of the cost of a hit (the answer, its headers and its metrics are the same). A URL the
 middleware has not seen answered with 200, or whose entry was invalidated, takes the normal
 path, so validation and errors stay FastAPI's.
+
+Only answers of public routes are learned: the policy dependency marks the request
+(``vigil.core.auth.policy``), so a route that needs a permission always goes through its
+check, however often its URL is asked for.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from vigil.core.auth.policy import POLICY_SCOPE, PUBLIC
 from vigil.core.cache import Cache, fill
 from vigil.core.db import Database
 
@@ -87,7 +92,7 @@ class CachedAnswerMiddleware:
         async def learn(message: Message) -> None:
             if message["type"] == "http.response.start" and message["status"] == 200:
                 key = scope.get(CACHE_KEY_SCOPE)
-                if key is not None:
+                if key is not None and scope.get(POLICY_SCOPE) is PUBLIC:
                     self._remember(url, key, scope.get("route"))
             await send(message)
 

@@ -8,13 +8,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from vigil import __version__
 from vigil.core.answers import CachedAnswerMiddleware
+from vigil.core.auth.policy import public
+from vigil.core.auth.service import AuthService
+from vigil.core.auth.setup import declare_docs_public, document_policies, install_auth
 from vigil.core.logging import configure_logging
 from vigil.core.metrics import (
     RequestContextMiddleware,
@@ -84,7 +87,12 @@ def create_app(runtime: Runtime, scheduler: Scheduler | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware)
     install_problem_handlers(app)
 
-    @app.get("/health", tags=["health"], summary="Liveness: the process answers")
+    @app.get(
+        "/health",
+        tags=["health"],
+        summary="Liveness: the process answers",
+        dependencies=[Depends(public)],
+    )
     def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
@@ -93,6 +101,7 @@ def create_app(runtime: Runtime, scheduler: Scheduler | None = None) -> FastAPI:
         tags=["health"],
         summary="Readiness: database reachable and migrated to head (503 otherwise)",
         responses={503: {"description": "Not ready; the problem says why."}},
+        dependencies=[Depends(public)],
     )
     def ready(request: Request) -> Any:
         try:
@@ -117,7 +126,13 @@ def create_app(runtime: Runtime, scheduler: Scheduler | None = None) -> FastAPI:
             {"status": "ready", "database": runtime.db.dialect, "migration": current}
         )
 
-    app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
+    app.add_api_route(
+        "/metrics", metrics_endpoint, include_in_schema=False, dependencies=[Depends(public)]
+    )
+    # Accounts, tokens, users, the audit log; every route of the app declares its policy
+    # (vigil.core.auth.policy; tests/integration/test_route_policies.py checks).
+    install_auth(app, AuthService.from_settings(runtime.settings), runtime.db)
+    declare_docs_public(app)
 
     for module in runtime.modules:
         if module.router is not None:
@@ -130,7 +145,8 @@ def create_app(runtime: Runtime, scheduler: Scheduler | None = None) -> FastAPI:
                     f"not {module.router.prefix!r}"
                 )
             app.include_router(module.router)
-    install_web(app, runtime.modules, runtime.settings)
+    install_web(app, runtime.modules, runtime.settings, runtime.db)
+    document_policies(app)
     return app
 
 

@@ -13,16 +13,18 @@ APIRoute (a static files mount, the API docs) declares its policy with :func:`de
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.security import OAuth2PasswordBearer
 from starlette.routing import BaseRoute
 
+from vigil.core.auth.audit import Actor, actor_var
 from vigil.core.auth.identity import Identity, IdentityResolver, Unauthenticated
 from vigil.core.auth.permissions import check_permission
 
@@ -54,6 +56,8 @@ bearer_scheme = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
 async def public(request: Request) -> None:
     """Anyone may call the route."""
     request.scope[POLICY_SCOPE] = PUBLIC
+    client = request.scope.get("client")
+    actor_var.set(Actor("anonymous", None, client[0] if client else None))
 
 
 setattr(public, POLICY_ATTR, PUBLIC)
@@ -101,6 +105,8 @@ def require(permission: str) -> Dependency:
                 403, f"Your account may not do this: it needs the permission {permission!r}."
             )
         request.scope[POLICY_SCOPE] = policy
+        client = request.scope.get("client")
+        actor_var.set(Actor(identity.subject, identity.user_id, client[0] if client else None))
         return identity
 
     dependency.__name__ = f"require_{permission.replace('.', '_')}"
@@ -121,17 +127,55 @@ def declare(route: BaseRoute, policy: Policy = PUBLIC) -> BaseRoute:
     return route
 
 
-def policies_of(route: BaseRoute) -> list[Policy]:
-    """The policies declared on ``route`` (its dependencies, its router's, or
-    :func:`declare`)."""
-    declared = getattr(route, POLICY_ATTR, None)
+def _policies(declared_on: object, dependant: Dependant | None) -> list[Policy]:
+    declared = getattr(declared_on, POLICY_ATTR, None)
     found: list[Policy] = [declared] if isinstance(declared, Policy) else []
-    if isinstance(route, APIRoute):
-        stack = list(route.dependant.dependencies)
-        while stack:
-            dep = stack.pop()
-            policy = getattr(dep.call, POLICY_ATTR, None)
-            if isinstance(policy, Policy):
-                found.append(policy)
-            stack.extend(dep.dependencies)
+    stack = list(dependant.dependencies) if dependant is not None else []
+    while stack:
+        dep = stack.pop()
+        policy = getattr(dep.call, POLICY_ATTR, None)
+        if isinstance(policy, Policy):
+            found.append(policy)
+        stack.extend(dep.dependencies)
     return found
+
+
+def policies_of(route: BaseRoute) -> list[Policy]:
+    """The policies declared on ``route`` (its dependencies or :func:`declare`)."""
+    return _policies(route, route.dependant if isinstance(route, APIRoute) else None)
+
+
+@dataclass(frozen=True)
+class RoutePolicy:
+    path: str
+    methods: frozenset[str]
+    policies: tuple[Policy, ...]
+    route: Any  # the effective route (an APIRoute, a Mount, FastAPI's included-route context)
+    original: BaseRoute
+
+
+def route_policies(routes: Sequence[BaseRoute]) -> Iterator[RoutePolicy]:
+    """Every route the app serves, included routers and mounts too, with its policies (the
+    dependencies of the route as included, its router's among them)."""
+    for route, original in _effective_routes(routes):
+        dependant = getattr(route, "dependant", None)
+        path = getattr(route, "path", None) or getattr(original, "path", "") or ""
+        methods = getattr(route, "methods", None) or set()
+        yield RoutePolicy(
+            path,
+            frozenset(methods),
+            tuple(_policies(original, dependant if isinstance(dependant, Dependant) else None)),
+            route,
+            original,
+        )
+
+
+def _effective_routes(routes: Sequence[BaseRoute]) -> Iterator[tuple[Any, BaseRoute]]:
+    try:  # FastAPI >= 0.13x keeps included routers as such and builds their routes lazily
+        from fastapi.routing import iter_route_contexts  # noqa: PLC0415
+    except ImportError:  # older FastAPI copies every included route into app.routes
+        for route in routes:
+            yield route, route
+        return
+    for context in iter_route_contexts(routes):
+        yield context, context.original_route

@@ -6,6 +6,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
+import vigil.core.auth.models
+import vigil.core.models  # noqa: F401
 from vigil.core.db import Base, make_engine
 from vigil.core.modules import load_modules
 
