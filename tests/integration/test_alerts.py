@@ -53,7 +53,7 @@ def alerts_total(asset: str, direction: str) -> float:
 
 @pytest.fixture
 def app(db: TransactionalDatabase) -> tuple[TestClient, Runtime]:
-    return api(db, cache_ttl=0)
+    return api(db, as_role="operator", cache_ttl=0)
 
 
 def test_rules_are_created_read_replaced_and_deleted(

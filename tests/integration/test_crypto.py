@@ -39,6 +39,7 @@ def coingecko() -> Iterator[FakeCoinGecko]:
 def app(db: TransactionalDatabase, coingecko: FakeCoinGecko) -> tuple[TestClient, Runtime]:
     return api(
         db,
+        as_role="operator",
         coingecko_base_url=coingecko.base_url,
         coingecko_max_attempts=2,
         coingecko_backoff_initial_seconds=0,

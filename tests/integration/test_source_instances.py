@@ -32,6 +32,7 @@ def app(db: TransactionalDatabase, monkeypatch: pytest.MonkeyPatch) -> tuple[Tes
     monkeypatch.setattr(nbp, "warsaw_today", lambda: TODAY)
     return api(
         db,
+        as_role="operator",
         nbp_base_url=NOWHERE,
         nbp_max_attempts=1,
         nbp_currency_start=TODAY - timedelta(days=10),

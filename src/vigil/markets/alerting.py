@@ -21,6 +21,7 @@ from prometheus_client import Counter, Histogram
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from vigil.core.auth import audit
 from vigil.core.notify import Notice
 from vigil.core.problems import BadRequest, NotFound
 from vigil.markets.analytics.alerts import AlertRule, RuleState, change_pct, evaluate
@@ -78,12 +79,24 @@ def _forget_states(session: Session, rule_id: int) -> None:
     session.query(AlertStateRow).filter(AlertStateRow.rule_id == rule_id).delete()
 
 
+RULE_FIELDS = (
+    "asset_code",
+    "threshold_pct",
+    "window_minutes",
+    "direction",
+    "cooldown_minutes",
+    "enabled",
+)
+AUDIT_ENTITY = "markets.alert_rule"
+
+
 def create_rule(session: Session, rule: RuleInput, now: datetime | None = None) -> AlertRuleRow:
     now = now or datetime.now(UTC)
     row = AlertRuleRow(created_at=now)
     _apply(session, row, rule, now)
     session.add(row)
     session.flush()
+    audit.record(session, "create", AUDIT_ENTITY, row.id, after=audit.snapshot(row, RULE_FIELDS))
     return row
 
 
@@ -98,17 +111,29 @@ def update_rule(
     session: Session, rule_id: int, rule: RuleInput, now: datetime | None = None
 ) -> AlertRuleRow:
     row = get_rule(session, rule_id)
+    before = audit.snapshot(row, RULE_FIELDS)
     _apply(session, row, rule, now or datetime.now(UTC))
     # A changed rule starts afresh: its old memory was about another threshold or window.
     _forget_states(session, rule_id)
     session.flush()
+    audit.record(
+        session,
+        "update",
+        AUDIT_ENTITY,
+        row.id,
+        before=before,
+        after=audit.snapshot(row, RULE_FIELDS),
+    )
     return row
 
 
 def delete_rule(session: Session, rule_id: int) -> None:
-    session.delete(get_rule(session, rule_id))
+    row = get_rule(session, rule_id)
+    before = audit.snapshot(row, RULE_FIELDS)
+    session.delete(row)
     _forget_states(session, rule_id)
     session.flush()
+    audit.record(session, "delete", AUDIT_ENTITY, rule_id, before=before)
 
 
 Row = TypeVar("Row", AlertRuleRow, AlertRow)

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from vigil.core.answers import cached_json
+from vigil.core.auth.policy import public, require
 from vigil.core.cache import cache_key
 from vigil.core.deps import db_session, job_registry, settings_dep
 from vigil.core.deps import runtime as runtime_dep
@@ -50,6 +51,10 @@ from vigil.settings import Settings
 router = APIRouter(prefix=module_prefix("markets"), tags=["markets"])
 
 MAX_LIMIT = 10_000
+# Every route declares who may call it: reads are public, changes need markets.write
+# (Operator or Admin, or a service token with that scope).
+READ = Depends(public)
+WRITE = Depends(require("markets.write"))
 SessionDep = Annotated[Session, Depends(db_session)]
 SettingsDep = Annotated[Settings, Depends(settings_dep)]
 RuntimeDep = Annotated[Runtime, Depends(runtime_dep)]
@@ -114,6 +119,7 @@ async def _cached_json(
     "/sources",
     response_model=list[SourceOut],
     summary="Installed price source plug-ins and their configured instances",
+    dependencies=[READ],
 )
 def list_sources(
     session: SessionDep, settings: Annotated[Settings, Depends(settings_dep)]
@@ -141,6 +147,7 @@ def list_sources(
     status_code=201,
     summary="Configure a source instance: a plug-in with its own base URL, on/off, schedule",
     responses={409: {"description": "The name is taken."}},
+    dependencies=[WRITE],
 )
 def create_source_instance(body: SourceInstanceIn, session: SessionDep) -> SourceInstanceOut:
     new = configured_sources.NewInstance(
@@ -149,7 +156,12 @@ def create_source_instance(body: SourceInstanceIn, session: SessionDep) -> Sourc
     return SourceInstanceOut.model_validate(configured_sources.create(session, new))
 
 
-@router.delete("/sources/{name}", status_code=204, summary="Remove a configured source instance")
+@router.delete(
+    "/sources/{name}",
+    status_code=204,
+    summary="Remove a configured source instance",
+    dependencies=[WRITE],
+)
 def delete_source_instance(
     name: Annotated[str, Path(description="The instance's name.")], session: SessionDep
 ) -> Response:
@@ -157,7 +169,12 @@ def delete_source_instance(
     return Response(status_code=204)
 
 
-@router.get("/currencies", response_model=Page[AssetOut], summary="Currencies with stored rates")
+@router.get(
+    "/currencies",
+    response_model=Page[AssetOut],
+    summary="Currencies with stored rates",
+    dependencies=[READ],
+)
 def list_currencies(
     session: SessionDep, limit: LimitQ = 1000, offset: OffsetQ = 0
 ) -> Page[AssetOut]:
@@ -171,7 +188,12 @@ KindQ = Annotated[
 ]
 
 
-@router.get("/assets", response_model=Page[AssetOut], summary="Tracked assets of every kind")
+@router.get(
+    "/assets",
+    response_model=Page[AssetOut],
+    summary="Tracked assets of every kind",
+    dependencies=[READ],
+)
 def list_assets(
     session: SessionDep, kind: KindQ = None, limit: LimitQ = 1000, offset: OffsetQ = 0
 ) -> Page[AssetOut]:
@@ -189,6 +211,7 @@ def list_assets(
         422: {"description": "Unknown source, an id the source does not know, bad input."},
         503: {"description": "The source did not answer; nothing was stored."},
     },
+    dependencies=[WRITE],
 )
 def create_asset(body: AssetIn, runtime: RuntimeDep) -> AssetCreated:
     new = crypto.NewAsset(body.symbol, body.source, body.source_ref, body.quote)
@@ -218,6 +241,7 @@ def create_asset(body: AssetIn, runtime: RuntimeDep) -> AssetCreated:
     "/prices",
     response_model=PriceWindowOut,
     summary="An asset's prices over a recent window, downsampled to at most max_points",
+    dependencies=[READ],
 )
 def price_window(
     session: SessionDep,
@@ -260,7 +284,12 @@ def _rule_input(body: AlertRuleIn) -> alerting.RuleInput:
     return alerting.RuleInput(**body.model_dump())
 
 
-@router.get("/alert-rules", response_model=Page[AlertRuleOut], summary="Alert rules")
+@router.get(
+    "/alert-rules",
+    response_model=Page[AlertRuleOut],
+    summary="Alert rules",
+    dependencies=[READ],
+)
 def list_alert_rules(
     session: SessionDep, asset: AssetFilterQ = None, limit: LimitQ = 1000, offset: OffsetQ = 0
 ) -> Page[AlertRuleOut]:
@@ -274,28 +303,49 @@ def list_alert_rules(
     response_model=AlertRuleOut,
     status_code=201,
     summary="Add an alert rule (an asset's own, or the default of every asset)",
+    dependencies=[WRITE],
 )
 def create_alert_rule(body: AlertRuleIn, session: SessionDep) -> AlertRuleOut:
     return AlertRuleOut.model_validate(alerting.create_rule(session, _rule_input(body)))
 
 
-@router.get("/alert-rules/{rule_id}", response_model=AlertRuleOut, summary="One alert rule")
+@router.get(
+    "/alert-rules/{rule_id}",
+    response_model=AlertRuleOut,
+    summary="One alert rule",
+    dependencies=[READ],
+)
 def get_alert_rule(rule_id: RuleIdP, session: SessionDep) -> AlertRuleOut:
     return AlertRuleOut.model_validate(alerting.get_rule(session, rule_id))
 
 
-@router.put("/alert-rules/{rule_id}", response_model=AlertRuleOut, summary="Replace an alert rule")
+@router.put(
+    "/alert-rules/{rule_id}",
+    response_model=AlertRuleOut,
+    summary="Replace an alert rule",
+    dependencies=[WRITE],
+)
 def replace_alert_rule(rule_id: RuleIdP, body: AlertRuleIn, session: SessionDep) -> AlertRuleOut:
     return AlertRuleOut.model_validate(alerting.update_rule(session, rule_id, _rule_input(body)))
 
 
-@router.delete("/alert-rules/{rule_id}", status_code=204, summary="Delete an alert rule")
+@router.delete(
+    "/alert-rules/{rule_id}",
+    status_code=204,
+    summary="Delete an alert rule",
+    dependencies=[WRITE],
+)
 def delete_alert_rule(rule_id: RuleIdP, session: SessionDep) -> Response:
     alerting.delete_rule(session, rule_id)
     return Response(status_code=204)
 
 
-@router.get("/alerts", response_model=Page[AlertOut], summary="Fired alerts, newest first")
+@router.get(
+    "/alerts",
+    response_model=Page[AlertOut],
+    summary="Fired alerts, newest first",
+    dependencies=[READ],
+)
 def list_alerts(
     session: SessionDep,
     asset: AssetFilterQ = None,
@@ -307,7 +357,12 @@ def list_alerts(
     return Page[AlertOut].model_validate(_page(items, total, limit, offset))
 
 
-@router.get("/rates", response_model=Page[RateOut], summary="Daily mid rates (NBP table A)")
+@router.get(
+    "/rates",
+    response_model=Page[RateOut],
+    summary="Daily mid rates (NBP table A)",
+    dependencies=[READ],
+)
 async def list_rates(
     request: Request,
     runtime: RuntimeDep,
@@ -330,7 +385,12 @@ async def list_rates(
     return await _cached_json(request, runtime, key, produce)
 
 
-@router.get("/gold", response_model=Page[GoldOut], summary="Gold prices, PLN per gram")
+@router.get(
+    "/gold",
+    response_model=Page[GoldOut],
+    summary="Gold prices, PLN per gram",
+    dependencies=[READ],
+)
 async def list_gold(
     request: Request,
     runtime: RuntimeDep,
@@ -350,7 +410,12 @@ async def list_gold(
     )
 
 
-@router.get("/stats/miner", response_model=MinerStats, summary="Miner jobs: runs, rows, failures")
+@router.get(
+    "/stats/miner",
+    response_model=MinerStats,
+    summary="Miner jobs: runs, rows, failures",
+    dependencies=[READ],
+)
 def miner_stats(
     session: SessionDep,
     recent: Annotated[int, Query(ge=0, le=500, description="Recent runs to list.")] = 20,
@@ -362,7 +427,10 @@ def miner_stats(
 
 
 @router.get(
-    "/stats/upcoming", response_model=list[UpcomingRun], summary="Next scheduled miner runs"
+    "/stats/upcoming",
+    response_model=list[UpcomingRun],
+    summary="Next scheduled miner runs",
+    dependencies=[READ],
 )
 def upcoming(
     session: SessionDep,
@@ -388,7 +456,12 @@ AnyCodeQ = Annotated[
 ]
 
 
-@router.get("/signals", response_model=Page[SignalOut], summary="MACD signals, newest first")
+@router.get(
+    "/signals",
+    response_model=Page[SignalOut],
+    summary="MACD signals, newest first",
+    dependencies=[READ],
+)
 async def list_signals(
     request: Request,
     runtime: RuntimeDep,
@@ -405,7 +478,12 @@ async def list_signals(
     return await _cached_json(request, runtime, key, produce)
 
 
-@router.get("/analysis", response_model=AnalysisOut, summary="Latest analysis snapshot")
+@router.get(
+    "/analysis",
+    response_model=AnalysisOut,
+    summary="Latest analysis snapshot",
+    dependencies=[READ],
+)
 def analysis(
     session: SessionDep,
     settings: Annotated[Settings, Depends(settings_dep)],

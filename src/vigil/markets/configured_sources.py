@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vigil.core.auth import audit
 from vigil.core.problems import BadRequest, Conflict, NotFound
 from vigil.core.scheduling import cron_trigger
 from vigil.markets.models import SourceInstance
@@ -26,6 +27,8 @@ from vigil.settings import Settings
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,39}$")
 #: The job that each plug-in's schedule drives.
 SCHEDULED_JOB = {"nbp": "markets.sync", "coingecko": "markets.crypto.poll"}
+FIELDS = ("name", "kind", "base_url", "enabled", "schedule")
+AUDIT_ENTITY = "markets.source"
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,7 @@ def create(session: Session, new: NewInstance, now: datetime | None = None) -> S
     )
     session.add(row)
     session.flush()
+    audit.record(session, "create", AUDIT_ENTITY, row.name, after=audit.snapshot(row, FIELDS))
     return row
 
 
@@ -74,8 +78,10 @@ def delete(session: Session, name: str) -> None:
     row = session.scalar(select(SourceInstance).where(SourceInstance.name == name))
     if row is None:
         raise NotFound(f"no configured source {name!r}; GET /api/v1/markets/sources lists them")
+    before = audit.snapshot(row, FIELDS)
     session.delete(row)
     session.flush()
+    audit.record(session, "delete", AUDIT_ENTITY, name, before=before)
 
 
 def instances(session: Session) -> list[SourceInstance]:

@@ -20,6 +20,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vigil.core.auth import audit
 from vigil.core.bulk import bulk_upsert
 from vigil.core.db import Database
 from vigil.core.problems import BadRequest, Conflict, Unavailable
@@ -36,6 +37,7 @@ from vigil.markets.sources.coingecko import (
 CRYPTO_SOURCES = ("coingecko",)
 SYMBOL = re.compile(r"^[A-Z0-9]{2,12}$")
 BACKFILL_DAYS = 1  # history loaded when an asset is added
+ASSET_FIELDS = ("code", "name", "kind", "source", "quote", "source_ref")
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,13 @@ def add_asset(
         )
         session.add(asset)
         session.flush()
+        audit.record(
+            session,
+            "create",
+            "markets.asset",
+            asset.code,
+            after=audit.snapshot(asset, ASSET_FIELDS),
+        )
         rows = [PriceRow(asset.id, p.ts, p.price) for p in points]
         stored = store_prices(session, rows, new.source, now)
     return asset, stored
