@@ -255,10 +255,8 @@ def create_service_token(
     identity: Annotated[Identity, Depends(require("tokens.manage"))],
     session: SessionDep,
 ) -> ServiceTokenCreated:
-    if not set(body.scopes) <= identity.permissions:
-        raise Forbidden("a service token cannot have permissions its creator lacks")
     row, secret = service.create_service_token(
-        session, body.name, body.scopes, identity.user_id, body.expires_at
+        session, body.name, body.scopes, identity.user_id, body.expires_at, identity.permissions
     )
     return ServiceTokenCreated(**ServiceTokenOut.model_validate(row).model_dump(), token=secret)
 

@@ -453,9 +453,11 @@ def create_service_token(
     scopes: list[str],
     created_by: int | None,
     expires_at: datetime | None = None,
+    allowed: frozenset[str] | None = None,
     now: datetime | None = None,
 ) -> tuple[ServiceToken, str]:
-    """A new service token; the token itself is returned once and never stored."""
+    """A new service token; the token itself is returned once and never stored. Its scopes
+    must be among ``allowed`` (its creator's permissions) when given."""
     now = now or datetime.now(UTC)
     name = name.strip()
     unknown = sorted(set(scopes) - set(PERMISSIONS))
@@ -463,6 +465,8 @@ def create_service_token(
         raise BadRequest(
             f"unknown scope(s) {', '.join(unknown)}; known: {', '.join(sorted(PERMISSIONS))}"
         )
+    if allowed is not None and not set(scopes) <= allowed:
+        raise Forbidden("a service token cannot have permissions its creator lacks")
     if expires_at is not None and expires_at <= now:
         raise BadRequest("expires_at must be in the future")
     if session.scalar(select(ServiceToken.id).where(ServiceToken.name == name)) is not None:
