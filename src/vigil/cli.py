@@ -12,10 +12,14 @@ import uvicorn
 from prometheus_client import start_http_server
 
 from vigil.core.api import create_app
+from vigil.core.auth import service as auth_service
+from vigil.core.auth.passwords import Passwords
+from vigil.core.auth.permissions import Role
 from vigil.core.jobs import worker_id
 from vigil.core.leader import LeaderLock
 from vigil.core.metrics import multiprocess_metrics
 from vigil.core.modules import load_modules
+from vigil.core.problems import Problem
 from vigil.core.runtime import Runtime, boot, job_queues
 from vigil.core.scheduling import Scheduler
 from vigil.core.worker import run_worker
@@ -180,6 +184,41 @@ def jobs_list() -> None:
     for spec in runtime.registry:
         cron = spec.cron(runtime.settings) or "on demand"
         typer.echo(f"{spec.name:26} {spec.queue:10} {cron:16} {spec.description}")
+
+
+users = typer.Typer(help="Accounts.", no_args_is_help=True)
+app.add_typer(users, name="users")
+
+
+@users.command("create-admin")
+def create_admin(
+    email: Annotated[str, typer.Option(help="The new Admin's email (also their sign-in name).")],
+    name: Annotated[
+        str | None, typer.Option(help="Display name (default: from the email).")
+    ] = None,
+) -> None:
+    """Create an Admin account. The password comes from VIGIL_ADMIN_PASSWORD (or
+    VIGIL_ADMIN_PASSWORD_FILE), else it is asked for twice."""
+    runtime = boot(log_format="console")
+    password = runtime.settings.admin_password.get_secret_value()
+    if not password:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        with runtime.db.session(write=True) as session:
+            user = auth_service.create_user(
+                session,
+                Passwords.from_settings(runtime.settings),
+                email,
+                password,
+                display_name=name,
+                role=Role.ADMIN,
+            )
+    except Problem as exc:
+        typer.echo(f"not created: {exc.detail}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        runtime.close()
+    typer.echo(f"Admin {user.email} created (id {user.id})")
 
 
 for _module in load_modules():

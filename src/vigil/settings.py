@@ -128,6 +128,14 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _argon2_memory_per_lane(self) -> Settings:
+        if self.argon2_memory_kib < 8 * self.argon2_parallelism:
+            raise ValueError(
+                "VIGIL_ARGON2_MEMORY_KIB must be at least 8 KiB per lane (VIGIL_ARGON2_PARALLELISM)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _secrets_from_files(self) -> Settings:
         """The ``*_FILE`` convention: a secret may be given as the path of a file holding it
         (Docker and Kubernetes secrets), never both."""
