@@ -8,22 +8,32 @@ from collections.abc import Sequence
 from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, FastAPI, Request
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 from starlette.middleware.gzip import GZipMiddleware
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import Scope
 
 from vigil import __version__
 from vigil.core.auth.policy import declare, public
+from vigil.core.web.account import router as account_router
+from vigil.core.web.account import safe_next
 from vigil.core.web.assets import STATIC_DIR, asset_url, missing_vendor_files
 from vigil.core.web.pages import NavLink
-from vigil.core.web.rendering import render
+from vigil.core.web.rendering import is_htmx, render
+from vigil.core.web.session import (
+    SessionCookieMiddleware,
+    cookie_resolver,
+    csrf_token,
+    session_identity,
+)
 
 if TYPE_CHECKING:
+    from vigil.core.db import Database
     from vigil.core.modules import Module
     from vigil.settings import Settings
 
@@ -64,6 +74,8 @@ def build_templates(modules: Sequence[Module], settings: Settings) -> Jinja2Temp
     ]
     env.globals.update(
         asset_url=asset_url,
+        csrf_token=csrf_token,
+        current_user=session_identity,
         nav=nav,
         version=__version__,
         refresh_seconds=settings.ui_refresh_seconds,
@@ -72,7 +84,7 @@ def build_templates(modules: Sequence[Module], settings: Settings) -> Jinja2Temp
     return Jinja2Templates(env=env)
 
 
-def install_web(app: FastAPI, modules: Sequence[Module], settings: Settings) -> None:
+def install_web(app: FastAPI, modules: Sequence[Module], settings: Settings, db: Database) -> None:
     missing = missing_vendor_files()
     if missing:
         log.warning(
@@ -81,6 +93,10 @@ def install_web(app: FastAPI, modules: Sequence[Module], settings: Settings) -> 
             ", ".join(missing),
         )
     app.state.templates = build_templates(modules, settings)
+    # The UI's cookie session: after the Bearer resolver, with its own CSRF check.
+    app.state.identity_resolver.add(cookie_resolver())
+    app.add_middleware(SessionCookieMiddleware, auth=app.state.auth, db=db)
+    app.include_router(account_router)
     app.state.render_error = render_error
     app.mount(
         "/static",
@@ -99,13 +115,28 @@ def install_web(app: FastAPI, modules: Sequence[Module], settings: Settings) -> 
         return render(request, "home.html", {"title": "Home"})
 
 
-def render_error(request: Request, status: int, detail: str) -> HTMLResponse | None:
+def render_error(request: Request, status: int, detail: str) -> Response | None:
     """The shell's error page (404, 422, 500…) for a browser asking for a page; None for
     anything else, which keeps problem+json."""
     if not wants_html(request):
         return None
+    if status == 401:  # a page that needs a signed-in user: sign in, then come back
+        login = f"/login?next={quote(safe_next(_page_path(request)))}"
+        if is_htmx(request):
+            return HTMLResponse("", status_code=401, headers={"HX-Redirect": login})
+        return RedirectResponse(login, status_code=303)
     if status == 404 and detail.startswith("No such path"):
         detail = f"There is no page at {request.url.path}."
     title = HTTPStatus(status).phrase
     context: dict[str, Any] = {"title": title, "status": status, "detail": detail}
     return render(request, "error.html", context, partial="_error.html", status_code=status)
+
+
+def _page_path(request: Request) -> str:
+    """Where to come back after signing in: the page itself (for an HTMX request or a
+    form post, the page the user was on)."""
+    if request.method == "GET" and not is_htmx(request):
+        return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    current = request.headers.get("hx-current-url") or request.headers.get("referer") or "/"
+    parts = urlsplit(current)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
