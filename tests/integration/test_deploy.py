@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tomllib
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
@@ -74,3 +76,31 @@ def test_databases_stay_inside_the_compose_network() -> None:
     for name in ("postgres", "redis"):
         assert "ports" not in COMPOSE["services"][name], f"{name} is published"
         assert "healthcheck" in COMPOSE["services"][name]
+
+
+def test_the_image_builds_the_web_assets_from_the_lockfile() -> None:
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    assert "COPY package.json package-lock.json ./" in dockerfile
+    assert "npm ci" in dockerfile
+    assert "src/vigil/core/web/assets.py /tmp/node_modules" in dockerfile
+    makefile = (DEPLOY.parent / "Makefile").read_text()
+    assert "npm ci" in makefile  # the same two steps as `make install`
+    assert "-m vigil.core.web.assets node_modules" in makefile
+
+
+def test_the_package_ships_every_template_and_static_file() -> None:
+    # A wheel (the image installs one) holds only what package-data names: a page whose
+    # template or script is missing would fail only in the container.
+    project = tomllib.loads((DEPLOY.parent / "pyproject.toml").read_text())
+    patterns = project["tool"]["setuptools"]["package-data"]["vigil"]
+    package = DEPLOY.parent / "src" / "vigil"
+    files = [
+        p.relative_to(package).as_posix()
+        for p in package.rglob("*")
+        if p.is_file()
+        and ("templates" in p.parts or "static" in p.parts)
+        and not p.name.startswith(".")
+    ]
+    assert any("/vendor/" in f for f in files), "run `make install` first"
+    unshipped = [f for f in files if not any(fnmatch(f, pattern) for pattern in patterns)]
+    assert unshipped == []
