@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
+from pydantic import BeforeValidator
 from sqlalchemy.orm import Session
 
 from vigil.core.auth.policy import public
@@ -26,8 +27,16 @@ router = APIRouter(prefix="/markets", include_in_schema=False, dependencies=[Dep
 SessionDep = Annotated[Session, Depends(db_session)]
 SettingsDep = Annotated[Settings, Depends(settings_dep)]
 RangeQ = Annotated[str, Query(pattern="^(3m|6m|1y|5y|all)$", description="Preset range.")]
-FromQ = Annotated[date | None, Query(alias="from")]
-ToQ = Annotated[date | None, Query(alias="to")]
+
+
+def _blank_is_none(value: object) -> object:
+    """An empty date input ("from=") means no date: the picker form (HTMX, or a plain GET
+    without JavaScript) always sends both date fields, empty when not filled in."""
+    return None if value == "" else value
+
+
+FromQ = Annotated[date | None, BeforeValidator(_blank_is_none), Query(alias="from")]
+ToQ = Annotated[date | None, BeforeValidator(_blank_is_none), Query(alias="to")]
 CodeQ = Annotated[str | None, Query(pattern="^[A-Za-z]{3}$")]
 
 RANGE_LABELS = {"3m": "3 months", "6m": "6 months", "1y": "1 year", "5y": "5 years", "all": "All"}
