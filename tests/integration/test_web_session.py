@@ -5,7 +5,6 @@ redirect."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -15,13 +14,13 @@ from fastapi.testclient import TestClient
 from tests.conftest import TransactionalDatabase
 from tests.support.app import api
 from tests.support.auth import PASSWORD, TEST_AUTH_SETTINGS, make_user
+from tests.support.web import BROWSER, csrf_of, put_cookie, web_sign_in
 from vigil.core.auth.models import AuditEntry
 from vigil.core.auth.permissions import Role
 from vigil.core.auth.service import AuthService
 from vigil.core.auth.tokens import issue_access
 from vigil.core.web.session import ACCESS_COOKIE, PRESESSION_COOKIE, REFRESH_COOKIE
 
-BROWSER = {"Accept": "text/html"}
 RULE = {"threshold_pct": "5", "window_minutes": 60}
 
 
@@ -34,30 +33,6 @@ def client(db: TransactionalDatabase) -> Iterator[TestClient]:
 
 def auth_of(client: TestClient) -> AuthService:
     return client.app.state.auth  # type: ignore[attr-defined,no-any-return]
-
-
-def csrf_of(html: str) -> str:
-    found = re.search(r'name="csrf_token" value="([0-9a-f]+)"', html)
-    assert found, "no CSRF token in the page"
-    return found.group(1)
-
-
-def put_cookie(client: TestClient, name: str, value: str) -> None:
-    """Replaces what the server set (httpx would otherwise keep both)."""
-    client.cookies.delete(name)
-    client.cookies.set(name, value, domain="testserver.local")
-
-
-def sign_in(client: TestClient, email: str, next_path: str = "/") -> None:
-    page = client.get(f"/login?next={next_path}", headers=BROWSER)
-    answer = client.post(
-        "/login",
-        data={"email": email, "password": PASSWORD, "next": next_path,
-              "csrf_token": csrf_of(page.text)},
-        headers=BROWSER, follow_redirects=False,
-    )  # fmt: skip
-    assert answer.status_code == 303, answer.text
-    assert answer.headers["location"] == next_path
 
 
 def test_signing_in_sets_httponly_cookies_and_shows_the_user(
@@ -129,13 +104,13 @@ def test_a_protected_page_sends_the_browser_to_sign_in_and_back(
     assert htmx.status_code == 401
     assert htmx.headers["HX-Redirect"].startswith("/login?next=")
     user = make_user(db, auth_of(client))
-    sign_in(client, user.email, "/account")
+    web_sign_in(client, user.email, "/account")
     assert client.get("/account", headers=BROWSER).status_code == 200
 
 
 def test_cookie_writes_need_the_csrf_token(client: TestClient, db: TransactionalDatabase) -> None:
     user = make_user(db, auth_of(client), Role.OPERATOR)
-    sign_in(client, user.email)
+    web_sign_in(client, user.email)
     token = csrf_of(client.get("/", headers=BROWSER).text)
     forged = client.post("/api/v1/markets/alert-rules", json=RULE)
     assert forged.status_code == 403
@@ -152,7 +127,7 @@ def test_cookie_writes_need_the_csrf_token(client: TestClient, db: Transactional
 
 def test_a_viewer_session_may_not_write(client: TestClient, db: TransactionalDatabase) -> None:
     user = make_user(db, auth_of(client), Role.VIEWER)
-    sign_in(client, user.email)
+    web_sign_in(client, user.email)
     token = csrf_of(client.get("/", headers=BROWSER).text)
     answer = client.post("/api/v1/markets/alert-rules", json=RULE, headers={"X-CSRF-Token": token})
     assert answer.status_code == 403
@@ -163,7 +138,7 @@ def test_an_expired_access_cookie_is_renewed_with_the_refresh_cookie(
     client: TestClient, db: TransactionalDatabase
 ) -> None:
     user = make_user(db, auth_of(client), Role.VIEWER)
-    sign_in(client, user.email)
+    web_sign_in(client, user.email)
     old_refresh = client.cookies[REFRESH_COOKIE]
     auth = auth_of(client)
     claims = auth.identity_of_access_token(client.cookies[ACCESS_COOKIE])
@@ -187,7 +162,7 @@ def test_an_expired_access_cookie_is_renewed_with_the_refresh_cookie(
 
 def test_signing_out_ends_the_session(client: TestClient, db: TransactionalDatabase) -> None:
     user = make_user(db, auth_of(client), Role.VIEWER)
-    sign_in(client, user.email)
+    web_sign_in(client, user.email)
     access = client.cookies[ACCESS_COOKIE]
     token = csrf_of(client.get("/", headers=BROWSER).text)
     out = client.post(
@@ -208,7 +183,7 @@ def test_logout_without_the_csrf_token_keeps_the_session(
     client: TestClient, db: TransactionalDatabase
 ) -> None:
     user = make_user(db, auth_of(client), Role.VIEWER)
-    sign_in(client, user.email)
+    web_sign_in(client, user.email)
     forged = client.post("/logout", headers=BROWSER)
     assert forged.status_code == 403
     assert client.get("/account", headers=BROWSER, follow_redirects=False).status_code == 200

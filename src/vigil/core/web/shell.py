@@ -23,6 +23,7 @@ from vigil.core.auth.policy import declare, public
 from vigil.core.web.account import router as account_router
 from vigil.core.web.account import safe_next
 from vigil.core.web.assets import STATIC_DIR, asset_url, missing_vendor_files
+from vigil.core.web.audit_page import router as audit_router
 from vigil.core.web.pages import NavLink
 from vigil.core.web.rendering import is_htmx, render
 from vigil.core.web.session import (
@@ -97,6 +98,7 @@ def install_web(app: FastAPI, modules: Sequence[Module], settings: Settings, db:
     app.state.identity_resolver.add(cookie_resolver())
     app.add_middleware(SessionCookieMiddleware, auth=app.state.auth, db=db)
     app.include_router(account_router)
+    app.include_router(audit_router)
     app.state.render_error = render_error
     app.mount(
         "/static",
