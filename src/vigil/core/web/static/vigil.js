@@ -1,9 +1,11 @@
 /* Vigil web UI: theme switch and charts. A chart is a <div data-chart="ID"> next to a
  * <script type="application/json" id="ID"> holding its spec, built by the server:
- *   {"panes": [{"height": 1, "series": [{"type": "line"|"candles"|"histogram",
- *     "title": "...", "color": "#...", "data": [[t, v] | [t, o, h, l, c] ...],
+ *   {"intraday": false, "panes": [{"height": 1, "series": [{"type": "line"|"candles"|"histogram",
+ *     "name": "...", "title": "...", "color": "#...", "data": [[t, v] | [t, o, h, l, c] ...],
  *     "markers": [[t, "BUY"|"SELL"], ...]}]}]}
- * with t in seconds since the epoch. Charts are redrawn after every HTMX swap and keep the
+ * with t in seconds since the epoch, strictly increasing within a series ("intraday": true
+ * shows hours on the time axis). A histogram is coloured by sign (up/down) unless its
+ * series has a "color". Charts are redrawn after every HTMX swap and keep the
  * range the user zoomed to. window.vigil.charts[id] exposes each chart and its series (the
  * browser tests count their points). */
 (function () {
@@ -27,12 +29,13 @@
     return value || fallback;
   }
 
-  function toSeriesData(type, rows) {
+  function toSeriesData(type, rows, color) {
     var out = new Array(rows.length);
+    var up = color || cssVar("--vigil-up", "#1b7f3b"), down = color || cssVar("--vigil-down", "#b3261e");
     for (var i = 0; i < rows.length; i++) {
       var r = rows[i];
       if (type === "candles") out[i] = { time: r[0], open: r[1], high: r[2], low: r[3], close: r[4] };
-      else if (type === "histogram") out[i] = { time: r[0], value: r[1], color: r[1] >= 0 ? cssVar("--vigil-up", "#1b7f3b") : cssVar("--vigil-down", "#b3261e") };
+      else if (type === "histogram") out[i] = { time: r[0], value: r[1], color: r[1] >= 0 ? up : down };
       else out[i] = { time: r[0], value: r[1] };
     }
     return out;
@@ -77,7 +80,7 @@
         if (s.lineWidth) options.lineWidth = s.lineWidth;
         if (s.dashed) options.lineStyle = LC.LineStyle.Dashed;
         var api = chart.addSeries(seriesKind(LC, s.type), options, index);
-        api.setData(toSeriesData(s.type, s.data));
+        api.setData(toSeriesData(s.type, s.data, s.type === "histogram" ? s.color : null));
         if (s.markers && s.markers.length) LC.createSeriesMarkers(api, markersOf(s.markers));
         series[s.name || s.title] = api;
       });
