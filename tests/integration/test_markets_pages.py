@@ -1,5 +1,7 @@
-"""The Miner page through the real app on both databases: what it lists, the HTMX panel
-alone, the pickers."""
+"""The Miner page and the crypto board through the real app on both databases: what each
+page lists, the HTMX panel alone, the pickers, and the board's forms (add an asset, add and
+delete alert rules) with the API's validation, nothing written on a refusal, and the
+markets.write permission (anonymous 401, viewer 403, operator allowed)."""
 
 from __future__ import annotations
 
@@ -19,10 +21,11 @@ from tests.fakes.coingecko_server import FakeCoinGecko
 from tests.support.app import api
 from tests.support.auth import TEST_AUTH_SETTINGS, login, make_user
 from vigil.core.auth.permissions import Role
+from vigil.core.auth.policy import route_policies
 from vigil.core.models import JobLog
 from vigil.core.runtime import Runtime
 from vigil.markets import alerting, crypto
-from vigil.markets.models import Asset
+from vigil.markets.models import AlertRuleRow, Asset
 
 BROWSER = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 HTMX = {**BROWSER, "HX-Request": "true"}
@@ -264,3 +267,396 @@ def test_miner_page_without_runs(client: TestClient) -> None:
     assert page.status_code == 200
     assert "No markets job has run yet." in page.text
     assert 'id="rows-chart"' not in page.text
+
+
+# --- the crypto board ------------------------------------------------------------------------
+
+
+def test_crypto_board_lists_assets_chart_alerts_and_rules(
+    client: TestClient, board: datetime
+) -> None:
+    page = client.get("/markets/crypto", headers=BROWSER)
+    assert page.status_code == 200, page.text
+    html = page.text
+    assert 'href="/markets/crypto" title="Markets (Charon)" aria-current="page"' in html
+
+    assets = table(html, "crypto-assets")
+    assert assets.count("<tr data-asset=") == 2
+    btc = assets[assets.index('data-asset="BTC"') : assets.index('data-asset="ETH"')]
+    assert "110 USD" in btc or "110.0 USD" in btc
+    assert '<td class="num up">+10.00 %</td>' in btc
+    assert '<svg class="sparkline"' in btc
+    assert "<polyline" in btc
+    assert "48 prices in the last 24 hours" in btc  # the sparkline is the last 24 h
+    eth = assets[assets.index('data-asset="ETH"') :]
+    assert '<td class="num down">-1.00 %</td>' in eth
+
+    spec = chart_spec(html, "crypto-chart")  # BTC, first in the list, over 24 h
+    (series,) = spec["panes"][0]["series"]
+    assert series["name"] == "price"
+    assert series["title"] == "BTC"
+    assert len(series["data"]) == 48  # (now - 24 h, now]
+    assert series["data"][-1][1] == pytest.approx(110)
+    assert '<option value="BTC" selected>' in html
+    assert '<option value="24h" selected>' in html
+
+    alerts = table(html, "alerts-table")
+    assert alerts.count("<tr data-alert=") == 1
+    assert "BTC</td>" in alerts
+    assert '<td class="up">+' in alerts
+
+    rules = table(html, "rules-table")
+    assert rules.count("<tr data-rule=") == 2
+    assert "every asset (default)" in rules
+    assert 'action="/markets/crypto/rules/' in rules
+
+    for form in ('id="asset-form"', 'id="rule-form"', 'id="crypto-picker"'):
+        assert form in html
+
+
+def test_crypto_panel_for_htmx_leaves_the_forms_alone(client: TestClient, board: datetime) -> None:
+    panel = client.get("/markets/crypto", params={"asset": "ETH", "window": "1h"}, headers=HTMX)
+    assert panel.status_code == 200
+    text = panel.text
+    assert "<html" not in text
+    assert text.lstrip().startswith('<section id="crypto-panel"')
+    assert 'hx-include="#crypto-picker"' in text
+    assert "every 60s" in text
+    for form in ('id="asset-form"', 'id="rule-form"', 'id="crypto-picker"'):
+        assert form not in text
+    series = chart_spec(text, "crypto-chart")["panes"][0]["series"][0]
+    assert series["title"] == "ETH"
+    assert len(series["data"]) == 2
+
+
+def test_the_window_picker(client: TestClient, board: datetime) -> None:
+    def points(window: str) -> int:
+        page = client.get(
+            "/markets/crypto", params={"asset": "btc", "window": window}, headers=HTMX
+        )
+        assert page.status_code == 200
+        return len(chart_spec(page.text, "crypto-chart")["panes"][0]["series"][0]["data"])
+
+    assert points("1h") == 2  # now and 30 min ago
+    assert points("24h") == 48
+    assert points("7d") == points("30d") == 61
+    for bad in ("2h", "1w", "24H", ""):
+        answer = client.get("/markets/crypto", params={"window": bad}, headers=BROWSER)
+        assert answer.status_code == 422, bad
+        assert "1h, 24h, 7d, 30d" in answer.text
+    unknown = client.get("/markets/crypto", params={"asset": "DOGE"}, headers=BROWSER)
+    assert unknown.status_code == 404
+    assert "no crypto asset DOGE" in unknown.text
+
+
+def test_an_empty_board(client: TestClient) -> None:
+    page = client.get("/markets/crypto", headers=BROWSER)
+    assert page.status_code == 200
+    assert "No crypto asset is tracked yet" in page.text
+    assert "No alert rule" in page.text
+    assert "No alert has fired." in page.text
+    assert 'id="crypto-chart"' not in page.text
+
+
+# --- adding an asset -------------------------------------------------------------------------
+
+ADD = "/markets/crypto/assets"
+RULES = "/markets/crypto/rules"
+
+
+def test_adding_an_asset_with_htmx_answers_the_form_and_the_refreshed_panel(
+    db: TransactionalDatabase, client: TestClient, tokens: dict[Role, str], board: datetime
+) -> None:
+    here = "http://testserver/markets/crypto?asset=ETH&window=1h"
+    answer = client.post(
+        ADD,
+        data={"symbol": "sol", "source_ref": "bitcoin", "quote": "usd"},
+        headers=as_role(tokens, Role.OPERATOR, **HTMX, **{"HX-Current-URL": here}),
+    )
+    assert answer.status_code == 200, answer.text
+    text = answer.text
+    assert "<html" not in text
+    assert text.lstrip().startswith('<form id="asset-form"')
+    assert 'id="asset-form-notice"' in text
+    assert "Added SOL (bitcoin, in USD): 12 prices" in text
+    form = text[: text.index("</form>")]
+    assert 'name="symbol" value=""' in form  # a fresh form
+    panel = text[text.index('<section id="crypto-panel"') :]
+    assert 'hx-swap-oob="true"' in panel[:200]
+    assert 'data-asset="SOL"' in panel
+    # the user's picks (from the page's URL) are kept
+    assert chart_spec(panel, "crypto-chart")["panes"][0]["series"][0]["title"] == "ETH"
+    with db.session() as session:
+        assert session.scalar(select(Asset.source_ref).where(Asset.code == "SOL")) == "bitcoin"
+
+
+def test_adding_an_asset_without_javascript_redirects_with_a_flash(
+    db: TransactionalDatabase, client: TestClient, tokens: dict[Role, str]
+) -> None:
+    answer = client.post(
+        ADD,
+        data={"symbol": "BTC", "source_ref": "bitcoin", "quote": "usd"},
+        headers=as_role(tokens, Role.OPERATOR, **BROWSER),
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/markets/crypto?window=24h"
+    page = client.get(answer.headers["location"], headers=BROWSER)
+    assert 'class="flash flash-success"' in page.text
+    assert "Added BTC" in page.text
+    assert 'data-asset="BTC"' in page.text
+    assert count(db, Asset) == 1
+
+
+@pytest.mark.parametrize(
+    ("data", "needle"),
+    [
+        ({"symbol": "SOL", "source_ref": "no-such-coin", "quote": "usd"}, "no price for coin id"),
+        ({"symbol": "S", "source_ref": "ethereum", "quote": "usd"}, "is not valid"),
+        ({"symbol": "SOL", "source_ref": "", "quote": "usd"}, "coin id"),
+        ({"symbol": "SOL", "source_ref": "ethereum", "quote": "u$d"}, "quote currency"),
+        ({"symbol": "BTC", "source_ref": "ethereum", "quote": "usd"}, "exists already"),  # 409
+    ],
+)
+def test_a_refused_asset_shows_the_message_next_to_the_form_and_writes_nothing(
+    db: TransactionalDatabase,
+    client: TestClient,
+    tokens: dict[Role, str],
+    board: datetime,
+    data: dict[str, str],
+    needle: str,
+) -> None:
+    before = count(db, Asset)
+    answer = client.post(ADD, data=data, headers=as_role(tokens, Role.OPERATOR, **HTMX))
+    assert answer.status_code == 422, answer.text
+    text = answer.text
+    assert text.lstrip().startswith('<form id="asset-form"')
+    error = re.search(
+        r'<p id="asset-form-error" class="field-error" role="alert">(.*?)</p>', text, re.S
+    )
+    assert error, text
+    assert needle in error.group(1)
+    assert f'name="symbol" value="{data["symbol"]}"' in text  # the user's input is kept
+    assert f'name="source_ref" value="{data["source_ref"]}"' in text
+    assert "crypto-panel" not in text  # nothing changed, nothing to refresh
+    assert count(db, Asset) == before
+
+    page = client.post(
+        ADD, data=data, headers=as_role(tokens, Role.OPERATOR, **BROWSER)
+    )  # without JavaScript
+    assert page.status_code == 422
+    assert "<html" in page.text
+    assert 'id="asset-form-error"' in page.text
+    assert 'id="crypto-panel"' in page.text
+    assert count(db, Asset) == before
+
+
+def test_a_source_that_does_not_answer_is_shown_on_the_form(
+    db: TransactionalDatabase, client: TestClient, tokens: dict[Role, str], coingecko: FakeCoinGecko
+) -> None:
+    for _ in range(2):
+        coingecko.queue_fault(500, b'{"error":"boom"}')
+    answer = client.post(
+        ADD,
+        data={"symbol": "BTC", "source_ref": "bitcoin", "quote": "usd"},
+        headers=as_role(tokens, Role.OPERATOR, **HTMX),
+    )
+    assert answer.status_code == 422
+    assert "did not answer" in answer.text
+    assert "try again later" in answer.text
+    assert count(db, Asset) == 0
+
+
+# --- permissions -----------------------------------------------------------------------------
+
+
+def test_writes_need_the_operator_permission(
+    db: TransactionalDatabase, client: TestClient, tokens: dict[Role, str], board: datetime
+) -> None:
+    rule_id = 1
+    with db.session() as session:
+        rule_id = session.scalar(select(func.min(AlertRuleRow.id))) or 1
+    writes = [
+        (ADD, {"symbol": "SOL", "source_ref": "bitcoin", "quote": "usd"}),
+        ("/markets/crypto/rules", {"asset": "BTC", "threshold_pct": "3", "window_minutes": "60"}),
+        (f"/markets/crypto/rules/{rule_id}/delete", {}),
+    ]
+    assets, rules = count(db, Asset), count(db, AlertRuleRow)
+    for path, data in writes:
+        page = client.post(path, data=data, headers=BROWSER, follow_redirects=False)
+        assert page.status_code == 303, path  # a browser is sent to sign in, and back
+        assert page.headers["location"].startswith("/login?next=")
+        htmx = client.post(path, data=data, headers=HTMX)
+        assert htmx.status_code == 401, path
+        assert htmx.headers["hx-redirect"].startswith("/login")
+        script = client.post(path, data=data)
+        assert script.status_code == 401, path
+        assert script.headers["content-type"] == "application/problem+json"
+        viewer = client.post(path, data=data, headers=as_role(tokens, Role.VIEWER, **HTMX))
+        assert viewer.status_code == 403, path
+        assert "markets.write" in viewer.text
+    assert (count(db, Asset), count(db, AlertRuleRow)) == (assets, rules)
+
+
+def test_a_signed_in_browser_posts_the_form_with_its_csrf_token(
+    db: TransactionalDatabase, client: TestClient, tokens: dict[Role, str], board: datetime
+) -> None:
+    client.cookies.set("vigil_access", tokens[Role.OPERATOR])
+    page = client.get("/markets/crypto", headers=BROWSER).text
+    form = page[page.index('<form id="rule-form"') :]
+    token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', form)
+    assert token, "the rule form carries the CSRF token"
+    data = {"asset": "BTC", "threshold_pct": "3", "window_minutes": "60", "direction": "up"}
+    refused = client.post(RULES, data=data, headers=BROWSER)
+    assert refused.status_code == 403
+    assert "CSRF" in refused.text
+    sent = client.post(
+        RULES, data={**data, "csrf_token": token.group(1)}, headers=BROWSER, follow_redirects=False
+    )
+    assert sent.status_code == 303, sent.text
+    assert count(db, AlertRuleRow) == 3
+
+
+def test_every_page_route_declares_its_policy(client: TestClient) -> None:
+    found = {
+        (method, r.path): [str(p) for p in r.policies]
+        for r in route_policies(client.app.routes)  # type: ignore[attr-defined]
+        if r.path.startswith(("/markets/miner", "/markets/crypto"))
+        for method in r.methods
+    }
+    write = ["require('markets.write')"]
+    assert found == {
+        ("GET", "/markets/miner"): ["public"],
+        ("GET", "/markets/crypto"): ["public"],
+        ("POST", "/markets/crypto/assets"): write,
+        ("POST", "/markets/crypto/rules"): write,
+        ("POST", "/markets/crypto/rules/{rule_id}/delete"): write,
+    }
+
+
+# --- alert rules -----------------------------------------------------------------------------
+
+
+def test_the_rule_form_creates_a_rule(
+    db: TransactionalDatabase, client: TestClient, tokens: dict[Role, str], board: datetime
+) -> None:
+    data = {
+        "asset": "eth",
+        "threshold_pct": "2.5",
+        "window_minutes": "30",
+        "direction": "down",
+        "cooldown_minutes": "15",
+        "enabled": "on",
+    }
+    answer = client.post(RULES, data=data, headers=as_role(tokens, Role.OPERATOR, **HTMX))
+    assert answer.status_code == 200, answer.text
+    assert answer.text.lstrip().startswith('<form id="rule-form"')
+    assert 'id="rule-form-notice"' in answer.text
+    assert "ETH, 2.5 % in 30 min, down" in answer.text
+    panel = answer.text[answer.text.index('<section id="crypto-panel"') :]
+    assert panel.count("<tr data-rule=") == 3
+    with db.session() as session:
+        rule = session.scalars(select(AlertRuleRow).where(AlertRuleRow.asset_code == "ETH")).one()
+        assert (Decimal(rule.threshold_pct), rule.window_minutes, rule.direction) == (
+            Decimal("2.5"),
+            30,
+            "down",
+        )
+        assert (rule.cooldown_minutes, rule.enabled) == (15, True)
+
+    # no checkbox sent: a disabled rule; no asset: the default of every asset
+    plain = client.post(
+        RULES,
+        data={
+            "threshold_pct": "7",
+            "window_minutes": "5",
+            "direction": "both",
+            "cooldown_minutes": "60",
+        },
+        headers=as_role(tokens, Role.OPERATOR, **BROWSER),
+        follow_redirects=False,
+    )
+    assert plain.status_code == 303
+    with db.session() as session:
+        rule = session.scalars(
+            select(AlertRuleRow).where(AlertRuleRow.threshold_pct == Decimal("7"))
+        ).one()
+        assert (rule.asset_code, rule.enabled) == (None, False)
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        ({"threshold_pct": "0"}, "Threshold %: Input should be greater than 0"),
+        ({"threshold_pct": "lots"}, "Threshold %: Input should be a valid decimal"),
+        ({"window_minutes": "0"}, "Window (minutes): Input should be greater than or equal to 1"),
+        (
+            {"direction": "sideways"},
+            "Direction: Input should be &#39;up&#39;, &#39;down&#39; or &#39;both&#39;",
+        ),
+        ({"asset": "DOGE"}, "no asset &#39;DOGE&#39; to watch"),
+        ({"asset": "B-T-C"}, "Asset: String should match pattern"),
+    ],
+)
+def test_a_refused_rule_shows_the_message_and_writes_nothing(
+    db: TransactionalDatabase,
+    client: TestClient,
+    tokens: dict[Role, str],
+    board: datetime,
+    change: dict[str, str],
+    needle: str,
+) -> None:
+    data = {
+        "asset": "BTC",
+        "threshold_pct": "3",
+        "window_minutes": "60",
+        "direction": "up",
+        **change,
+    }
+    before = count(db, AlertRuleRow)
+    answer = client.post(RULES, data=data, headers=as_role(tokens, Role.OPERATOR, **HTMX))
+    assert answer.status_code == 422, answer.text
+    assert answer.text.lstrip().startswith('<form id="rule-form"')
+    assert needle in answer.text, answer.text
+    field, value = next(iter(change.items()))
+    if field != "direction":
+        assert f'name="{field}" value="{value}"' in answer.text  # the input is kept
+    assert 'aria-invalid="true"' in answer.text
+    assert count(db, AlertRuleRow) == before
+
+
+def test_the_delete_button_removes_a_rule(
+    db: TransactionalDatabase, client: TestClient, tokens: dict[Role, str], board: datetime
+) -> None:
+    with db.session() as session:
+        rule_id = session.scalar(select(AlertRuleRow.id).where(AlertRuleRow.asset_code.is_(None)))
+    here = "http://testserver/markets/crypto?asset=ETH&window=7d"
+    answer = client.post(
+        f"{RULES}/{rule_id}/delete",
+        headers=as_role(tokens, Role.OPERATOR, **HTMX, **{"HX-Current-URL": here}),
+    )
+    assert answer.status_code == 200, answer.text
+    text = answer.text
+    assert text.lstrip().startswith('<section id="crypto-panel"')
+    assert f"Rule {rule_id} deleted." in text
+    assert text.count("<tr data-rule=") == 1
+    assert chart_spec(text, "crypto-chart")["panes"][0]["series"][0]["title"] == "ETH"
+    assert '<option value="7d" selected>' not in text  # the picker is not in the panel
+    assert count(db, AlertRuleRow) == 1
+
+    again = client.post(
+        f"{RULES}/{rule_id}/delete", headers=as_role(tokens, Role.OPERATOR, **BROWSER)
+    )
+    assert again.status_code == 404
+    assert f"no alert rule {rule_id}" in again.text
+
+    others = client.post(
+        f"{RULES}/{rule_id + 1000}/delete",
+        headers=as_role(tokens, Role.OPERATOR, **BROWSER),
+        follow_redirects=False,
+    )
+    assert others.status_code == 404
+    huge = client.post(
+        f"{RULES}/99999999999/delete", headers=as_role(tokens, Role.OPERATOR, **BROWSER)
+    )
+    assert huge.status_code == 422

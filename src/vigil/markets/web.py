@@ -1,7 +1,7 @@
 """Markets UI pages (Charon's public dashboard and the telemetry board) under /markets.
 Each page renders in full for a browser and as its panel alone for HTMX (auto-refresh and
 the pickers), from the same URL. Dashboard and Gold are here; the Miner page is in
-miner_pages.py; ``pages`` registers them all."""
+miner_pages.py, the crypto board in crypto_pages.py; ``pages`` registers them all."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from vigil.core.auth.policy import public
 from vigil.core.deps import db_session, settings_dep
 from vigil.core.web import NavLink, WebPages, render
-from vigil.markets import dashboards, miner_pages, service
+from vigil.markets import crypto_pages, dashboards, miner_pages, service
 from vigil.markets.brain import BrainSettings
 from vigil.markets.price_charts import candle_chart, price_chart
 from vigil.markets.sources import SeriesKind
@@ -130,10 +130,10 @@ def gold(
     )
 
 
-# Each page router declares its own policies, so they are gathered in a router that adds
-# none.
+# Each page router declares its own policies (these read pages are public; the crypto
+# board's forms need markets.write), so they are gathered in a router that adds none.
 all_pages = APIRouter()
-for page_router in (router, miner_pages.router):
+for page_router in (router, miner_pages.router, crypto_pages.router):
     all_pages.include_router(page_router)
 
 pages = WebPages(
@@ -143,5 +143,6 @@ pages = WebPages(
         NavLink("Dashboard", "/markets/dashboard"),
         NavLink("Gold", "/markets/gold"),
         NavLink("Miner", miner_pages.PATH),
+        NavLink("Crypto", crypto_pages.PATH),
     ),
 )
