@@ -26,6 +26,7 @@ from vigil.core.metrics import (
 )
 from vigil.core.migrate import current_revision, head_revision
 from vigil.core.modules import module_prefix
+from vigil.core.openapi import problem_errors
 from vigil.core.problems import install_problem_handlers, problem_response
 from vigil.core.ratelimit import RateLimiter, RateLimitMiddleware
 from vigil.core.runtime import Runtime
@@ -147,6 +148,7 @@ def create_app(runtime: Runtime, scheduler: Scheduler | None = None) -> FastAPI:
             app.include_router(module.router)
     install_web(app, runtime.modules, runtime.settings, runtime.db)
     document_policies(app)
+    problem_errors(app)
     return app
 
 

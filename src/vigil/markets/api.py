@@ -63,7 +63,8 @@ ToQ = Annotated[date | None, Query(alias="to", description="Last date (inclusive
 LimitQ = Annotated[
     int, Query(ge=1, le=MAX_LIMIT, description=f"Page size, 1..{MAX_LIMIT} (default 1000).")
 ]
-OffsetQ = Annotated[int, Query(ge=0, description="Rows to skip (default 0).")]
+MAX_ID = 2_147_483_647  # ids and offsets past this are refused (422), never a database error
+OffsetQ = Annotated[int, Query(ge=0, le=MAX_ID, description="Rows to skip (default 0).")]
 CodeQ = Annotated[
     str | None,
     Query(
@@ -277,7 +278,7 @@ def price_window(
 AssetFilterQ = Annotated[
     str | None, Query(pattern="^[A-Za-z0-9]{2,12}$", description="Only this asset's.")
 ]
-RuleIdP = Annotated[int, Path(ge=1, description="The rule's id.")]
+RuleIdP = Annotated[int, Path(ge=1, le=MAX_ID, description="The rule's id.")]
 
 
 def _rule_input(body: AlertRuleIn) -> alerting.RuleInput:

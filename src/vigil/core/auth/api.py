@@ -35,7 +35,9 @@ router = APIRouter(prefix=API_PREFIX)
 
 SessionDep = Annotated[Session, Depends(db_session)]
 LimitQ = Annotated[int, Query(ge=1, le=1000, description="Page size (default 100).")]
-OffsetQ = Annotated[int, Query(ge=0, description="Rows to skip (default 0).")]
+MAX_ID = 2_147_483_647  # ids and offsets past this are refused (422), never a database error
+OffsetQ = Annotated[int, Query(ge=0, le=MAX_ID, description="Rows to skip (default 0).")]
+IdP = Annotated[int, Path(ge=1, le=MAX_ID)]
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 Responses = dict[int | str, dict[str, Any]]
 UNAUTHORIZED: Responses = {401: {"description": "Not signed in, or the credentials are not valid."}}
@@ -210,7 +212,7 @@ def list_users(session: SessionDep, limit: LimitQ = 100, offset: OffsetQ = 0) ->
     },
 )
 def update_user(
-    user_id: Annotated[int, Path(ge=1)],
+    user_id: IdP,
     body: UserPatch,
     session: SessionDep,
     auth: AuthDep,
@@ -269,7 +271,7 @@ def create_service_token(
     dependencies=[Depends(require("tokens.manage"))],
     responses={**UNAUTHORIZED, **FORBIDDEN, 404: {"description": "No such token."}},
 )
-def revoke_service_token(token_id: Annotated[int, Path(ge=1)], session: SessionDep) -> Response:
+def revoke_service_token(token_id: IdP, session: SessionDep) -> Response:
     service.revoke_service_token(session, token_id)
     return Response(status_code=204)
 
@@ -287,7 +289,9 @@ def revoke_service_token(token_id: Annotated[int, Path(ge=1)], session: SessionD
 )
 def audit_log(
     session: SessionDep,
-    user_id: Annotated[int | None, Query(ge=1, description="Only this user's actions.")] = None,
+    user_id: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="Only this user's actions.")
+    ] = None,
     actor: Annotated[
         str | None, Query(max_length=320, description="Only this actor (email, service:…).")
     ] = None,
