@@ -16,7 +16,6 @@ from vigil.markets import service
 from vigil.markets.analytics.bands import Bands, Candle, bollinger, weekly_candles
 from vigil.markets.analytics.macd import MacdParams, MacdSeries, macd
 from vigil.markets.analytics.signals import Signal, classify
-from vigil.markets.brain import load_series
 from vigil.markets.models import Asset
 from vigil.markets.sources import SeriesKind
 
@@ -84,7 +83,7 @@ def price_dashboard(
 ) -> PriceDashboard | None:
     """None when the asset has no prices yet."""
     asset = service.get_asset(session, code, kind)
-    days, values = load_series(session, asset.id)
+    days, values = service.daily_values(session, asset.id)
     if not days:
         return None
     lo, hi = resolve_range(choice, start, end, days[0], days[-1])

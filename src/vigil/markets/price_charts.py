@@ -3,9 +3,6 @@ with its Bollinger band and BUY/SELL markers over a MACD pane, and weekly candle
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
-from datetime import date
 from typing import Any
 
 import numpy as np
@@ -17,48 +14,45 @@ PRICE_COLOR, BAND_COLOR = "#2f6fdb", "#8c8c8c"
 MACD_COLOR, SIGNAL_COLOR = "#2f6fdb", "#e07b00"
 
 
-def _points(times: Sequence[int], values: Any, digits: int) -> list[list[float]]:
-    """[[t, v], …] without the NaNs of a warm-up."""
-    return [
-        [t, round(v, digits)] for t, v in zip(times, np.asarray(values).tolist(), strict=True)
-        if not math.isnan(v)
-    ]  # fmt: skip
-
-
-def _times(days: Sequence[date]) -> list[int]:
-    return [day_seconds(d) for d in days]
+def _compact(values: Any, digits: int) -> dict[str, Any]:
+    """``{"values": [...], "start": i}``: the values from the first defined one (an
+    indicator's warm-up is NaN at the start, and left out), rounded to ``digits``."""
+    x = np.round(np.asarray(values, dtype=np.float64), digits)
+    defined = np.flatnonzero(~np.isnan(x))
+    start = int(defined[0]) if len(defined) else len(x)
+    return {"values": x[start:].tolist(), "start": start}
 
 
 def price_chart(board: PriceDashboard) -> str:
-    times = _times(board.days)
     markers = [[day_seconds(c.day), c.signal.value] for c in board.crossings]
     band = f"Bollinger {BAND_PERIOD}, {BAND_K:g}σ"  # noqa: RUF001
     spec = {
+        "times": [day_seconds(d) for d in board.days],
         "panes": [
             {
                 "height": 3,
                 "series": [
                     {"type": "line", "name": "upper", "title": band, "color": BAND_COLOR,
-                     "lineWidth": 1, "dashed": True, "data": _points(times, board.bands.upper, 6)},
+                     "lineWidth": 1, "dashed": True, **_compact(board.bands.upper, 6)},
                     {"type": "line", "name": "lower", "color": BAND_COLOR, "lineWidth": 1,
-                     "dashed": True, "data": _points(times, board.bands.lower, 6)},
+                     "dashed": True, **_compact(board.bands.lower, 6)},
                     {"type": "line", "name": "price", "title": board.asset.code,
                      "color": PRICE_COLOR, "lineWidth": 2, "lastValue": True,
-                     "data": _points(times, board.values, 6), "markers": markers},
+                     **_compact(board.values, 6), "markers": markers},
                 ],
             },
             {
                 "height": 1,
                 "series": [
                     {"type": "histogram", "name": "histogram",
-                     "data": _points(times, board.macd.histogram, 7)},
+                     **_compact(board.macd.histogram, 7)},
                     {"type": "line", "name": "macd", "title": "MACD", "color": MACD_COLOR,
-                     "lineWidth": 1, "data": _points(times, board.macd.macd, 7)},
+                     "lineWidth": 1, **_compact(board.macd.macd, 7)},
                     {"type": "line", "name": "signal", "title": "signal", "color": SIGNAL_COLOR,
-                     "lineWidth": 1, "data": _points(times, board.macd.signal, 7)},
+                     "lineWidth": 1, **_compact(board.macd.signal, 7)},
                 ],
             },
-        ]
+        ],
     }  # fmt: skip
     return chart_json(spec)
 

@@ -344,6 +344,23 @@ def price_window(
     return PriceWindow(asset, start, now, len(points), downsample(points, max_points))
 
 
+def daily_values(session: Session, asset_id: int) -> tuple[list[date], list[float]]:
+    """A daily (NBP) series in date order as floats: its business dates, not the instants,
+    which is several times cheaper to read than whole rows (the dashboards read the full
+    history on every page)."""
+    stmt = (
+        select(Price.effective_date, cast(Price.price, String))
+        .where(Price.asset_id == asset_id, Price.effective_date.is_not(None))
+        .order_by(Price.ts)
+    )
+    days: list[date] = []
+    values: list[float] = []
+    for day, price in session.execute(stmt):
+        days.append(day)
+        values.append(float(price))
+    return days, values
+
+
 def assets_of_kind(session: Session, kind: SeriesKind) -> list[Asset]:
     return list(session.scalars(select(Asset).where(Asset.kind == kind.value).order_by(Asset.code)))
 

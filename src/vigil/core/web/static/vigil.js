@@ -4,7 +4,9 @@
  *     "name": "...", "title": "...", "color": "#...", "data": [[t, v] | [t, o, h, l, c] ...],
  *     "markers": [[t, "BUY"|"SELL"], ...]}]}]}
  * with t in seconds since the epoch, strictly increasing within a series ("intraday": true
- * shows hours on the time axis). A histogram is coloured by sign (up/down) unless its
+ * shows hours on the time axis). Long series that share their times may be sent compactly:
+ * the spec's "times": [t, ...] once, and per series "values": [v, ...] with "start": the
+ * index in "times" of its first value (a warm-up left out). A histogram is coloured by sign (up/down) unless its
  * series has a "color". Charts are redrawn after every HTMX swap and keep the
  * range the user zoomed to. window.vigil.charts[id] exposes each chart and its series (the
  * browser tests count their points). */
@@ -38,6 +40,13 @@
       else if (type === "histogram") out[i] = { time: r[0], value: r[1], color: r[1] >= 0 ? up : down };
       else out[i] = { time: r[0], value: r[1] };
     }
+    return out;
+  }
+
+  function rowsOf(spec, s) {
+    if (!s.values) return s.data;
+    var start = s.start || 0, out = new Array(s.values.length);
+    for (var i = 0; i < s.values.length; i++) out[i] = [spec.times[start + i], s.values[i]];
     return out;
   }
 
@@ -80,7 +89,7 @@
         if (s.lineWidth) options.lineWidth = s.lineWidth;
         if (s.dashed) options.lineStyle = LC.LineStyle.Dashed;
         var api = chart.addSeries(seriesKind(LC, s.type), options, index);
-        api.setData(toSeriesData(s.type, s.data, s.type === "histogram" ? s.color : null));
+        api.setData(toSeriesData(s.type, rowsOf(spec, s), s.type === "histogram" ? s.color : null));
         if (s.markers && s.markers.length) LC.createSeriesMarkers(api, markersOf(s.markers));
         series[s.name || s.title] = api;
       });
