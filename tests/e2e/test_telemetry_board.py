@@ -52,6 +52,15 @@ def test_a_price_move_becomes_an_alert_everywhere(
         }
         api = start_vigil(postgres, nbp, ("api",), env)
         api.wait_ready()
+        # The first account of a new installation is its Admin; its token adds the asset.
+        account = {"email": "ops@example.org", "password": "a long e2e password"}
+        assert api.client.post("/api/v1/auth/register", json=account).status_code == 201
+        signed_in = api.client.post(
+            "/api/v1/auth/token",
+            data={"username": account["email"], "password": account["password"]},
+        )
+        assert signed_in.status_code == 200, signed_in.text
+        api.client.headers["Authorization"] = f"Bearer {signed_in.json()['access_token']}"
         added = api.client.post(
             "/api/v1/markets/assets",
             json={"symbol": "BTC", "source": "coingecko", "source_ref": "bitcoin", "quote": "usd"},
