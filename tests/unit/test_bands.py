@@ -26,7 +26,8 @@ def test_bollinger_matches_talib(period: int, k: float) -> None:
 
 def test_bollinger_of_a_short_series_is_all_nan() -> None:
     bands = bollinger([1.0, 2.0, 3.0], period=20)
-    assert np.isnan(bands.upper).all() and len(bands.upper) == 3
+    assert np.isnan(bands.upper).all()
+    assert len(bands.upper) == 3
 
 
 def test_bollinger_of_constant_values_collapses_onto_the_mean() -> None:
@@ -36,7 +37,7 @@ def test_bollinger_of_constant_values_collapses_onto_the_mean() -> None:
 
 @pytest.mark.parametrize(("period", "k"), [(1, 2.0), (20, 0.0)])
 def test_bollinger_refuses_bad_parameters(period: int, k: float) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="must be"):
         bollinger([1.0] * 30, period, k)
 
 
@@ -62,7 +63,8 @@ def test_weekly_candle_high_and_low_come_from_inside_the_week() -> None:
 def test_weeks_across_a_year_end_use_the_iso_year() -> None:
     # Mon 29 Dec 2025 and Fri 2 Jan 2026 are in the same ISO week (2026-W01).
     candles = weekly_candles([date(2025, 12, 29), date(2026, 1, 2)], [1.0, 2.0])
-    assert len(candles) == 1 and candles[0].close == 2.0
+    assert len(candles) == 1
+    assert candles[0].close == 2.0
 
 
 def test_weekly_candles_refuse_unsorted_days() -> None:

@@ -86,9 +86,7 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-def _answer(
-    request: Request, status: int, title: str, detail: str, **kwargs: Any
-) -> Response:
+def _answer(request: Request, status: int, title: str, detail: str, **kwargs: Any) -> Response:
     """problem+json, or the web UI's error page when a browser asked for a page (the UI
     sets ``app.state.render_error``, which returns None for anything but a page)."""
     render_error = getattr(request.app.state, "render_error", None)

@@ -356,7 +356,7 @@ def daily_values(session: Session, asset_id: int) -> tuple[list[date], list[floa
     days: list[date] = []
     values: list[float] = []
     for day, price in session.execute(stmt):
-        days.append(day)
+        days.append(day)  # type: ignore[arg-type]  # (the query keeps dated rows only)
         values.append(float(price))
     return days, values
 
