@@ -5,6 +5,7 @@ miner_pages.py, the crypto board in crypto_pages.py; ``pages`` registers them al
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,7 +28,6 @@ router = APIRouter(prefix="/markets", include_in_schema=False, dependencies=[Dep
 
 SessionDep = Annotated[Session, Depends(db_session)]
 SettingsDep = Annotated[Settings, Depends(settings_dep)]
-RangeQ = Annotated[str, Query(pattern="^(3m|6m|1y|5y|all)$", description="Preset range.")]
 
 
 def _blank_is_none(value: object) -> object:
@@ -36,24 +36,39 @@ def _blank_is_none(value: object) -> object:
     return None if value == "" else value
 
 
-FromQ = Annotated[date | None, BeforeValidator(_blank_is_none), Query(alias="from")]
-ToQ = Annotated[date | None, BeforeValidator(_blank_is_none), Query(alias="to")]
 CodeQ = Annotated[str | None, Query(pattern="^[A-Za-z]{3}$")]
-
 RANGE_LABELS = {"3m": "3 months", "6m": "6 months", "1y": "1 year", "5y": "5 years", "all": "All"}
 DEFAULT_CURRENCY = "USD"
+
+
+@dataclass(frozen=True)
+class Shown:
+    """The range a price page shows: a preset, or dates that win over it."""
+
+    choice: str
+    start: date | None
+    end: date | None
+
+
+def shown_range(
+    choice: Annotated[str, Query(alias="range", pattern="^(3m|6m|1y|5y|all)$")] = "1y",
+    start: Annotated[date | None, BeforeValidator(_blank_is_none), Query(alias="from")] = None,
+    end: Annotated[date | None, BeforeValidator(_blank_is_none), Query(alias="to")] = None,
+) -> Shown:
+    return Shown(choice, start, end)
+
+
+ShownDep = Annotated[Shown, Depends(shown_range)]
 
 
 def _price_page(
     request: Request,
     session: Session,
     settings: Settings,
+    shown: Shown,
     *,
     kind: SeriesKind,
     code: str | None,
-    choice: str,
-    start: date | None,
-    end: date | None,
     title: str,
     path: str,
 ) -> HTMLResponse:
@@ -64,16 +79,18 @@ def _price_page(
     board = None
     if code is not None:
         params = BrainSettings.from_settings(settings).params
-        board = dashboards.price_dashboard(session, code, kind, choice, start, end, params)
+        board = dashboards.price_dashboard(
+            session, code, kind, shown.choice, shown.start, shown.end, params
+        )
     context: dict[str, Any] = {
         "title": title,
         "path": path,
         "kind": kind.value,
         "assets": choices,
         "code": code.upper() if code else None,
-        "choice": choice,
-        "start": start,
-        "end": end,
+        "choice": shown.choice,
+        "start": shown.start,
+        "end": shown.end,
         "ranges": RANGE_LABELS,
         "board": board,
         "price_chart": price_chart(board) if board else None,
@@ -88,46 +105,23 @@ def dashboard(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
+    shown: ShownDep,
     code: CodeQ = None,
-    range_: Annotated[str, Query(alias="range", pattern="^(3m|6m|1y|5y|all)$")] = "1y",
-    start: FromQ = None,
-    end: ToQ = None,
 ) -> HTMLResponse:
     return _price_page(
-        request,
-        session,
-        settings,
-        kind=SeriesKind.CURRENCY,
-        code=code,
-        choice=range_,
-        start=start,
-        end=end,
-        title="Dashboard",
-        path="/markets/dashboard",
-    )
+        request, session, settings, shown, kind=SeriesKind.CURRENCY, code=code,
+        title="Dashboard", path="/markets/dashboard",
+    )  # fmt: skip
 
 
 @router.get("/gold", response_class=HTMLResponse)
 def gold(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    range_: Annotated[str, Query(alias="range", pattern="^(3m|6m|1y|5y|all)$")] = "1y",
-    start: FromQ = None,
-    end: ToQ = None,
+    request: Request, session: SessionDep, settings: SettingsDep, shown: ShownDep
 ) -> HTMLResponse:
     return _price_page(
-        request,
-        session,
-        settings,
-        kind=SeriesKind.GOLD,
-        code=None,
-        choice=range_,
-        start=start,
-        end=end,
-        title="Gold",
-        path="/markets/gold",
-    )
+        request, session, settings, shown, kind=SeriesKind.GOLD, code=None,
+        title="Gold", path="/markets/gold",
+    )  # fmt: skip
 
 
 # Each page router declares its own policies (these read pages are public; the crypto
