@@ -62,6 +62,7 @@ bench: $(STAMP)
 	$(BIN)/python -m pytest bench -p no:cacheprovider --benchmark-only
 	bash bench/rates_api.sh
 	bash bench/cached_rates.sh
+	$(BIN)/python bench/web_browser.py
 
 clean:
 	rm -rf $(VENV) node_modules src/vigil/core/web/static/vendor .mypy_cache .ruff_cache .pytest_cache
