@@ -76,6 +76,7 @@ def test_a_failing_webhook_is_retried_with_backoff_and_a_refusal_is_not(
 def test_a_price_move_reaches_the_webhook(db: TransactionalDatabase, receiver: Receiver) -> None:
     client, runtime = api(
         db,
+        as_role="operator",
         cache_ttl=0,
         webhooks=[{"url": receiver.url("/hook"), "format": "generic"}],
         webhook_backoff_initial_seconds=0,
@@ -101,6 +102,7 @@ def test_a_webhook_that_stays_down_fails_the_job_and_keeps_the_alert(
     receiver.plan = {"/down": [500] * 10}
     client, runtime = api(
         db,
+        as_role="operator",
         cache_ttl=0,
         webhooks=[{"url": receiver.url("/down")}],
         webhook_max_attempts=3,

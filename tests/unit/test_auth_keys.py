@@ -14,11 +14,10 @@ from vigil.core.auth.keys import KeyRing, key_id
 from vigil.core.auth.tokens import InvalidToken, decode_access, issue_access
 from vigil.settings import Settings
 
-NOW = datetime.now(UTC)
-
 
 def token(keys: KeyRing) -> str:
-    return issue_access(keys, 7, "a@example.org", "viewer", "sid", NOW, timedelta(minutes=5))
+    now = datetime.now(UTC)
+    return issue_access(keys, 7, "a@example.org", "viewer", "sid", now, timedelta(minutes=5))
 
 
 def test_the_kid_names_the_signing_key_and_previous_keys_still_verify() -> None:
