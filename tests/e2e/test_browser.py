@@ -33,6 +33,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -60,11 +61,6 @@ from vigil.markets.sources import SeriesKind
 from vigil.markets.sources.base import Quote
 
 pytestmark = pytest.mark.e2e
-
-if why := br.chromium_missing():
-    service_unavailable(f"browser tests: {why}")
-
-from playwright.sync_api import Browser, Page, Playwright, sync_playwright  # noqa: E402
 
 REFRESH_SECONDS = 2
 SCREENSHOTS = REPO / "docs" / "screenshots"
@@ -205,6 +201,14 @@ def _make_operator(vigil: VigilProcess) -> None:
     assert promoted.status_code == 200, f"making an operator: {promoted.text}"
 
 
+@pytest.fixture(scope="module", autouse=True)
+def chromium_installed() -> None:
+    """Skips every test here without Debian's Chromium (fails them with
+    VIGIL_REQUIRE_SERVICES=1), before anything is started."""
+    if why := br.chromium_missing():
+        service_unavailable(f"browser tests: {why}")
+
+
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
     """One ``vigil up`` (SQLite) for the module: full NBP history, signals computed, BTC and
@@ -290,9 +294,10 @@ def open_page(page: Page, app: App, path: str) -> br.PageWatch:
 
 
 def require_page(app: App, name: str) -> str:
+    """The page's path; every page but home must be in the menu."""
     path = PAGES[name]
-    if path != "/" and path not in app.nav_paths():
-        pytest.skip(f"{path} is not in the navigation yet (its module has not added it)")
+    if path != "/":
+        assert path in app.nav_paths(), f"{path} is not in the navigation menu"
     return path
 
 
