@@ -20,8 +20,9 @@ from tests.conftest import TransactionalDatabase
 from tests.support.app import api
 from vigil.core.web.charts import day_seconds
 from vigil.markets import service
-from vigil.markets.analytics.macd import macd
+from vigil.markets.analytics.macd import MacdParams, macd
 from vigil.markets.analytics.signals import Signal, classify
+from vigil.markets.dashboards import HistoryCache
 from vigil.markets.sources.base import Quote, SeriesKind
 
 BROWSER = {"Accept": "text/html"}
@@ -206,3 +207,43 @@ def test_a_large_page_is_sent_gzipped_to_browsers_that_accept_it(client: TestCli
         re.search(r"Updated [^<]*", zipped.text).group(0),  # type: ignore[union-attr]
         re.search(r"Updated [^<]*", plain.text).group(0),  # type: ignore[union-attr]
     )
+
+
+def test_a_price_stored_or_corrected_after_a_page_is_on_the_next_one(
+    client: TestClient, db: TransactionalDatabase
+) -> None:
+    # The full history and its indicators are kept between requests (HistoryCache); any
+    # change of the stored series must show at once, whoever wrote it.
+    url = "/markets/dashboard?code=USD&range=3m"
+    before = series(chart(client.get(url, headers=BROWSER).text, "price-chart"), "price")
+    new_day = DAYS[-1] + timedelta(days=3)
+    with db.session() as session:
+        service.store_quotes(
+            session, [Quote("USD", "dolar amerykański", new_day, Decimal("4.5"))],
+            SeriesKind.CURRENCY, "nbp",
+        )  # fmt: skip
+    added = series(chart(client.get(url, headers=BROWSER).text, "price-chart"), "price")
+    assert added["data"][-1] == [day_seconds(new_day), 4.5]
+    assert added["data"][-2] == before["data"][-1]
+    with db.session() as session:
+        service.store_quotes(
+            session, [Quote("USD", "dolar amerykański", new_day, Decimal("4.25"))],
+            SeriesKind.CURRENCY, "nbp",
+        )  # fmt: skip
+    corrected = series(chart(client.get(url, headers=BROWSER).text, "price-chart"), "price")
+    assert corrected["data"][-1] == [day_seconds(new_day), 4.25]
+
+
+def test_the_history_is_computed_once_while_the_series_is_unchanged(
+    client: TestClient, db: TransactionalDatabase
+) -> None:
+    histories = HistoryCache(size=1)
+    with db.session() as session:
+        usd, eur = service.get_asset(session, "USD"), service.get_asset(session, "EUR")
+        first = histories.get(session, usd.id, MacdParams())
+        assert first is not None
+        assert len(first.days) == len(DAYS)
+        assert histories.get(session, usd.id, MacdParams()) is first
+        assert histories.get(session, usd.id, MacdParams(5, 10, 3)) is not first  # other params
+        histories.get(session, eur.id, MacdParams())  # size 1: USD's entry goes
+        assert histories.get(session, usd.id, MacdParams()) is not first

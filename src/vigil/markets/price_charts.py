@@ -3,6 +3,7 @@ with its Bollinger band and BUY/SELL markers over a MACD pane, and weekly candle
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,23 @@ def _compact(values: Any, digits: int) -> dict[str, Any]:
     return {"values": x[start:].tolist(), "start": start}
 
 
+def _memoized(board: PriceDashboard, build: Callable[[PriceDashboard], str]) -> str:
+    """``build(board)``, kept with the board's stored history and range (see
+    ``PriceDashboard.memo``): a refresh of an unchanged range costs no JSON."""
+    if build not in board.memo:
+        board.memo[build] = build(board)
+    return str(board.memo[build])
+
+
 def price_chart(board: PriceDashboard) -> str:
+    return _memoized(board, _price_chart)
+
+
+def candle_chart(board: PriceDashboard) -> str:
+    return _memoized(board, _candle_chart)
+
+
+def _price_chart(board: PriceDashboard) -> str:
     markers = [[day_seconds(c.day), c.signal.value] for c in board.crossings]
     band = f"Bollinger {BAND_PERIOD}, {BAND_K:g}σ"  # noqa: RUF001
     spec = {
@@ -33,9 +50,9 @@ def price_chart(board: PriceDashboard) -> str:
                 "height": 3,
                 "series": [
                     {"type": "line", "name": "upper", "title": band, "color": BAND_COLOR,
-                     "lineWidth": 1, "dashed": True, **_compact(board.bands.upper, 6)},
+                     "lineWidth": 1, "dashed": True, **_compact(board.bands.upper, 4)},
                     {"type": "line", "name": "lower", "color": BAND_COLOR, "lineWidth": 1,
-                     "dashed": True, **_compact(board.bands.lower, 6)},
+                     "dashed": True, **_compact(board.bands.lower, 4)},
                     {"type": "line", "name": "price", "title": board.asset.code,
                      "color": PRICE_COLOR, "lineWidth": 2, "lastValue": True,
                      **_compact(board.values, 6), "markers": markers},
@@ -45,11 +62,11 @@ def price_chart(board: PriceDashboard) -> str:
                 "height": 1,
                 "series": [
                     {"type": "histogram", "name": "histogram",
-                     **_compact(board.macd.histogram, 7)},
+                     **_compact(board.macd.histogram, 6)},
                     {"type": "line", "name": "macd", "title": "MACD", "color": MACD_COLOR,
-                     "lineWidth": 1, **_compact(board.macd.macd, 7)},
+                     "lineWidth": 1, **_compact(board.macd.macd, 6)},
                     {"type": "line", "name": "signal", "title": "signal", "color": SIGNAL_COLOR,
-                     "lineWidth": 1, **_compact(board.macd.signal, 7)},
+                     "lineWidth": 1, **_compact(board.macd.signal, 6)},
                 ],
             },
         ],
@@ -57,7 +74,7 @@ def price_chart(board: PriceDashboard) -> str:
     return chart_json(spec)
 
 
-def candle_chart(board: PriceDashboard) -> str:
+def _candle_chart(board: PriceDashboard) -> str:
     data = [[day_seconds(c.day), c.open, c.high, c.low, c.close] for c in board.candles]
     spec = {"panes": [{"series": [{"type": "candles", "name": "weekly", "data": data}]}]}
     return chart_json(spec)

@@ -361,6 +361,16 @@ def daily_values(session: Session, asset_id: int) -> tuple[list[date], list[floa
     return days, values
 
 
+def series_stamp(session: Session, asset_id: int) -> tuple[Any, ...]:
+    """What changes whenever an asset's stored prices do: rows, newest instant and newest
+    fetch (a corrected price keeps its instant but gets a new fetch time). One query over
+    the asset's primary-key range."""
+    stmt = select(
+        func.count(), func.max(Price.ts), type_coerce(func.max(Price.fetched_at), String)
+    ).where(Price.asset_id == asset_id)
+    return tuple(session.execute(stmt).one())
+
+
 def assets_of_kind(session: Session, kind: SeriesKind) -> list[Asset]:
     return list(session.scalars(select(Asset).where(Asset.kind == kind.value).order_by(Asset.code)))
 
