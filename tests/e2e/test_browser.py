@@ -571,6 +571,44 @@ def test_the_add_asset_form_shows_the_apis_validation_error(app: App, page: Page
     watch.assert_clean(expected=("HTTP 422: POST", "status of 422"))
 
 
+AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"  # package.json devDependencies
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+@pytest.mark.parametrize("name", [*PAGES, "login"])
+def test_pages_pass_the_accessibility_checks(
+    app: App, browser: Browser, name: str, theme: str
+) -> None:
+    """axe-core (Deque's engine, from npm) over each page in both themes: WCAG 2.1 A and AA,
+    which covers text contrast, labels of form fields, names of buttons and links, landmark
+    and heading structure. No serious or critical violation may remain (chart canvases are
+    images with a label; axe does not read their pixels)."""
+    if not AXE.is_file():
+        service_unavailable(f"{AXE} is missing: run `make install` (npm ci)")
+    path = "/login" if name == "login" else require_page(app, name)
+    context = browser.new_context(viewport=br.DESKTOP, color_scheme=theme)  # type: ignore[arg-type]
+    try:
+        page = context.new_page()
+        watch = open_page(page, app, path)
+        page.add_script_tag(path=str(AXE))
+        result = page.evaluate(
+            "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", AXE_TAGS
+        )
+        serious = [
+            f"{v['id']} ({v['impact']}): {v['help']} at "
+            + "; ".join(n["target"][0] for n in v["nodes"][:5])
+            for v in result["violations"]
+            if v["impact"] in ("serious", "critical")
+        ]
+        assert not serious, f"{path} in the {theme} theme:\n" + "\n".join(serious)
+        assert result["passes"], "axe checked nothing"
+        watch.detach()
+        watch.assert_clean()
+    finally:
+        context.close()
+
+
 # --------------------------------------------------------------------------- helpers
 
 
