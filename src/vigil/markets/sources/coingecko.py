@@ -41,12 +41,7 @@ from typing import Any, ClassVar, Literal, Self
 from urllib.parse import quote, urlsplit
 
 import httpx
-from tenacity import (
-    RetryCallState,
-    RetryError,
-    Retrying,
-    stop_after_attempt,
-)
+from tenacity import RetryCallState, RetryError
 
 from vigil import __version__
 from vigil.markets.sources.base import SeriesKind, SourceClient, SourceError, register_source
@@ -551,13 +546,7 @@ class CoinGeckoClient(SourceClient):
 
     def _get(self, path: str, params: dict[str, str], coin_id: str | None = None) -> Any:
         """GET a JSON document, retrying what is worth retrying."""
-        retrying = Retrying(
-            stop=stop_after_attempt(self._backoff.max_attempts),
-            wait=self._backoff.wait,
-            retry=self._should_retry,
-            sleep=self._sleep,
-            before_sleep=self._backoff.log_retry,
-        )
+        retrying = self._backoff.retrying(self._sleep, self._should_retry)
         try:
             return retrying(self._get_once, path, params, coin_id)
         except RetryError as exc:

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 import httpx
-from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt
+from tenacity import RetryError
 
 from vigil import __version__
 from vigil.markets.sources.base import (
@@ -167,13 +167,7 @@ class NBPClient(SourceClient):
     # --- HTTP -----------------------------------------------------------------------------------
     def _get(self, path: str) -> Any | None:
         """GET a JSON document; None when NBP has no data for it (404)."""
-        retrying = Retrying(
-            stop=stop_after_attempt(self._backoff.max_attempts),
-            wait=self._backoff.wait,
-            retry=retry_if_exception_type(RetryableError),
-            sleep=self._sleep,
-            before_sleep=self._backoff.log_retry,
-        )
+        retrying = self._backoff.retrying(self._sleep)
         try:
             return retrying(self._get_once, path)
         except RetryError as exc:
