@@ -7,6 +7,7 @@ from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from limits import parse_many
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -206,6 +207,52 @@ class Settings(BaseSettings):
         "15 * * * *", description="When the brain catches up on assets with unsignalled prices."
     )
 
+    # --- reading: book sources (Google Books, Open Library) ----------------------------------
+    google_books_base_url: str = Field(
+        "https://www.googleapis.com/books/v1", description="Google Books API root."
+    )
+    google_books_api_key: SecretStr = Field(
+        SecretStr(""),
+        description="Google Books API key (empty: keyless, a small shared quota); sent in the "
+        "x-goog-api-key header, never in the URL.",
+    )
+    open_library_base_url: str = Field(
+        "https://openlibrary.org",
+        description="Open Library root: the second book source, asked when Google Books "
+        "fails or has no page count.",
+    )
+    books_timeout_seconds: float = Field(10.0, gt=0, description="Per request to a book source.")
+    books_max_attempts: int = Field(
+        3, ge=1, le=20, description="Tries per request on 429, 408, 5xx, timeouts, network errors."
+    )
+    books_backoff_initial_seconds: float = Field(0.5, ge=0)
+    books_backoff_max_seconds: float = Field(
+        10.0,
+        ge=0,
+        description="Longest wait between tries; a 429 asking to wait longer gives up at once "
+        "(the other source is asked instead).",
+    )
+    books_cache_seconds: float = Field(
+        86400.0, ge=0, description="How long search results and looked-up books are cached."
+    )
+    reading_timezone: str = Field(
+        "UTC",
+        description="IANA time zone of the reading days (weekday habits, 'today') when a "
+        "request does not name one.",
+    )
+
+    @field_validator("reading_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"VIGIL_READING_TIMEZONE {value!r} is not an IANA time zone such as "
+                "'Europe/Warsaw' or 'UTC'"
+            ) from None
+        return value
+
     # --- notifications ----------------------------------------------------------------------
     webhooks: list[WebhookTarget] = Field(
         default_factory=list,
@@ -246,7 +293,9 @@ class Settings(BaseSettings):
             )
         return self
 
-    @field_validator("nbp_base_url", "coingecko_base_url")
+    @field_validator(
+        "nbp_base_url", "coingecko_base_url", "google_books_base_url", "open_library_base_url"
+    )
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
