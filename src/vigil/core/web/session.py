@@ -164,7 +164,10 @@ class SessionCookieMiddleware:
         self.app, self.auth, self.db = app, auth, db
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not _has_cookie(scope, REFRESH_COOKIE):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if not _has_cookie(scope, REFRESH_COOKIE):
             await self._pass(scope, receive, send, renewed=None)
             return
         request = Request(scope)
@@ -198,7 +201,10 @@ class SessionCookieMiddleware:
         self, scope: Scope, receive: Receive, send: Send, renewed: TokenPair | None
     ) -> None:
         async def sending(message: Message) -> None:
-            if message["type"] == "http.response.start":
+            # Most answers set no cookie: only a renewal or a new pre-session costs work.
+            if message["type"] == "http.response.start" and (
+                renewed is not None or scope.get(SESSION_SCOPE)
+            ):
                 request = Request(scope)
                 headers = MutableHeaders(scope=message)
                 cookies = Response()
