@@ -15,6 +15,7 @@ from schemathesis.checks import positive_data_acceptance
 from schemathesis.openapi import from_asgi
 
 from tests.conftest import TransactionalDatabase
+from tests.fakes.books_server import FakeBooks
 from tests.fakes.coingecko_server import FakeCoinGecko
 from tests.support.app import api
 from tests.support.auth import make_user
@@ -30,8 +31,14 @@ def coingecko() -> Iterator[FakeCoinGecko]:
         yield fake
 
 
+@pytest.fixture
+def books() -> Iterator[FakeBooks]:
+    with FakeBooks() as fake:
+        yield fake
+
+
 def test_every_operation_keeps_to_the_schema(
-    db: TransactionalDatabase, coingecko: FakeCoinGecko
+    db: TransactionalDatabase, coingecko: FakeCoinGecko, books: FakeBooks
 ) -> None:
     client, _ = api(
         db,
@@ -40,6 +47,9 @@ def test_every_operation_keeps_to_the_schema(
         login_rate_limit_account="100000/minute",
         coingecko_base_url=coingecko.base_url,
         coingecko_max_attempts=1,
+        google_books_base_url=books.google_url,
+        open_library_base_url=books.open_library_url,
+        books_max_attempts=1,
     )
     app: Any = client.app
     auth = app.state.auth

@@ -1,6 +1,6 @@
 """The reading module's registration with core (ChronoBook)."""
 
-import vigil.reading.models  # noqa: F401  (the tables, for migrations)
 from vigil.core.modules import Module
+from vigil.reading.api import router
 
-module = Module(name="reading", title="Reading (ChronoBook)")
+module = Module(name="reading", title="Reading (ChronoBook)", router=router)
