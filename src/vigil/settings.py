@@ -18,6 +18,9 @@ from vigil.core.notify import WebhookTarget
 #: Secrets that may also be given as VIGIL_<NAME>_FILE (a path to a file holding them).
 SECRET_FILE_SETTINGS = ("jwt_secret", "jwt_previous_secrets", "admin_password")
 
+#: Connection URLs (they may hold passwords), also accepted as VIGIL_<NAME>_FILE.
+URL_FILE_SETTINGS = ("database_url", "redis_url", "broker_url")
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -30,6 +33,10 @@ class Settings(BaseSettings):
         "", description="SQLAlchemy URL; empty means sqlite:///<data_dir>/vigil.db."
     )
     redis_url: str = Field("", description="Redis URL; empty means no Redis (in-process bus).")
+    database_url_file: Path | None = Field(
+        None, description="A file holding VIGIL_DATABASE_URL (Docker and Kubernetes secrets)."
+    )
+    redis_url_file: Path | None = Field(None, description="A file holding VIGIL_REDIS_URL.")
     cache_ttl: float = Field(
         300.0, ge=0, description="Seconds an API answer stays cached (0: no caching)."
     )
@@ -272,6 +279,7 @@ class Settings(BaseSettings):
     broker_url: str = Field(
         "", description="Celery broker of `vigil worker` and `vigil scheduler` (empty: Redis)."
     )
+    broker_url_file: Path | None = Field(None, description="A file holding VIGIL_BROKER_URL.")
     worker_metrics_port: int = Field(
         8001, ge=0, le=65535, description="Where `vigil worker` serves /metrics (0: off)."
     )
@@ -283,6 +291,23 @@ class Settings(BaseSettings):
     scheduler_lock_ttl: float = Field(
         15.0, ge=1, description="Seconds the active scheduler's Redis lock lives unrenewed."
     )
+
+    @model_validator(mode="after")
+    def _urls_from_files(self) -> Settings:
+        """Connection URLs carry passwords: like the secrets, each may be given as the path of
+        a file holding it (the chart mounts them from a Secret), never both."""
+        for name in URL_FILE_SETTINGS:
+            path: Path | None = getattr(self, f"{name}_file")
+            if path is None:
+                continue
+            if getattr(self, name).strip():
+                raise ValueError(f"set VIGIL_{name.upper()} or VIGIL_{name.upper()}_FILE, not both")
+            try:
+                text = path.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(f"VIGIL_{name.upper()}_FILE: cannot read {path}: {exc}") from None
+            setattr(self, name, text)
+        return self
 
     @model_validator(mode="after")
     def _fast_before_slow(self) -> Settings:
