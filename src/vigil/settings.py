@@ -253,7 +253,7 @@ class Settings(BaseSettings):
     def _known_timezone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):
             raise ValueError(
                 f"VIGIL_READING_TIMEZONE {value!r} is not an IANA time zone such as "
                 "'Europe/Warsaw' or 'UTC'"

@@ -3,8 +3,10 @@ on the caller's own data only (see ``service``): someone else's id is a 404."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 from sqlalchemy.orm import Session
@@ -13,12 +15,13 @@ from vigil.core.auth.identity import Identity
 from vigil.core.auth.policy import require
 from vigil.core.deps import db_session, runtime
 from vigil.core.modules import module_prefix
-from vigil.core.problems import NotFound, Problem, Unavailable
+from vigil.core.problems import BadRequest, NotFound, Problem, Unavailable
 from vigil.core.runtime import Runtime
-from vigil.reading import service
+from vigil.reading import predictions, service
 from vigil.reading.catalog import Catalog, SourcesUnavailable
 from vigil.reading.models import Book, ListEntry, LogEntry
 from vigil.reading.schemas import (
+    BookForecastOut,
     BookHitOut,
     BookOut,
     CurrentSessionOut,
@@ -27,6 +30,8 @@ from vigil.reading.schemas import (
     EntryPatch,
     LogIn,
     LogOut,
+    ModelOut,
+    PredictionOut,
     SearchOut,
     SessionIn,
     SessionOut,
@@ -34,6 +39,7 @@ from vigil.reading.schemas import (
     StartIn,
     StatusName,
     StopIn,
+    UnknownPagesOut,
 )
 
 router = APIRouter(prefix=module_prefix("reading"), tags=["reading"])
@@ -273,3 +279,44 @@ def delete_session(
 ) -> Response:
     service.delete_session(session, user, session_id)
     return Response(status_code=204)
+
+
+@router.get(
+    "/prediction",
+    response_model=PredictionOut,
+    summary="When you will finish each book of your list, and the whole list",
+)
+def prediction(
+    user: Owner,
+    rt: RuntimeDep,
+    session: SessionDep,
+    model: Annotated[
+        Literal["auto", "simple", "speed", "contextual"],
+        Query(description="auto: contextual, else speed x habit, else simple (see reason)."),
+    ] = "auto",
+    tz: Annotated[
+        str | None,
+        Query(max_length=64, description="IANA time zone of your days (VIGIL_READING_TIMEZONE)."),
+    ] = None,
+) -> PredictionOut:
+    try:
+        zone = ZoneInfo(tz or rt.settings.reading_timezone)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise BadRequest(f"tz {tz!r} is not an IANA time zone such as 'Europe/Warsaw'") from None
+    found = predictions.predict(session, user, zone, datetime.now(UTC), model)
+    last = found.books[-1] if found.books else None
+    return PredictionOut(
+        today=found.today,
+        timezone=found.timezone,
+        model=found.model,
+        reason=found.reason,
+        pages_left=found.pages_left,
+        list_finish=last.finish if last else None,
+        list_low=last.low if last else None,
+        list_high=last.high if last else None,
+        books=[BookForecastOut(**asdict(b)) for b in found.books],
+        unknown_pages=[
+            UnknownPagesOut(entry_id=q.entry_id, title=q.title) for q in found.unknown_pages
+        ],
+        models=[ModelOut(**asdict(m)) for m in found.models],
+    )

@@ -1,6 +1,7 @@
 """The reading module's registration with core (ChronoBook)."""
 
 from vigil.core.modules import Module
+from vigil.reading import cli
 from vigil.reading.api import router
 
-module = Module(name="reading", title="Reading (ChronoBook)", router=router)
+module = Module(name="reading", title="Reading (ChronoBook)", router=router, cli=cli.build)

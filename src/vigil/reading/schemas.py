@@ -140,3 +140,41 @@ class SessionPage(BaseModel):
     total: int
     limit: int
     offset: int
+
+
+class BookForecastOut(BaseModel):
+    entry_id: int
+    title: str
+    pages_left: int
+    finish: date | None = Field(description="Predicted finish date; null: beyond 40 years.")
+    low: date | None = Field(None, description="P10 (contextual model only).")
+    high: date | None = Field(None, description="P90 (contextual model only).")
+
+
+class ModelOut(BaseModel):
+    name: str = Field(examples=["speed"])
+    available: bool
+    pages_per_day: float | None = None
+    list_finish: date | None = None
+    detail: dict[str, float | list[float]] = Field(default_factory=dict)
+
+
+class UnknownPagesOut(BaseModel):
+    entry_id: int
+    title: str
+
+
+class PredictionOut(BaseModel):
+    today: date
+    timezone: str
+    model: str | None = Field(description="The model used; null when none has data yet.")
+    reason: str = Field(description="Why this model (or why none).")
+    pages_left: int
+    list_finish: date | None = Field(description="When the whole list is read.")
+    list_low: date | None = None
+    list_high: date | None = None
+    books: list[BookForecastOut] = Field(description="In reading order: Reading, then TBR.")
+    unknown_pages: list[UnknownPagesOut] = Field(
+        description="Books without a page count: set yours to include them."
+    )
+    models: list[ModelOut] = Field(description="Every model, for comparison.")
