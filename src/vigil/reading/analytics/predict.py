@@ -27,6 +27,8 @@ from numpy.typing import NDArray
 DAY = 86_400.0
 HOUR = 3_600.0
 MAX_HORIZON_DAYS = 365 * 40
+#: Resolution of the weekday draws: each past day's chance in steps of 1/TABLE.
+TABLE = 4096
 
 Floats = NDArray[np.float64]
 Ints = NDArray[np.int64]
@@ -203,16 +205,19 @@ def _walk(
     finish = _first_reaching(np.cumsum(expected), cumulative)
 
     # Futures as (path, week, day of the week from today): column j is weekday today + j,
-    # each drawn from that weekday's past days (inverse CDF of their weights).
+    # each a draw from that weekday's past days, through a table of the inverse of their
+    # weights' CDF (TABLE slots: a lookup, not a search, per drawn day).
     rng = np.random.default_rng(seed)
     weeks = -(-horizon // 7)
-    uniform = rng.random((7, paths, weeks), dtype=np.float32)
+    slots = rng.integers(0, TABLE, size=(7, paths, weeks), dtype=np.int32)
     block = np.empty((paths, weeks, 7), dtype=np.float32)
+    middle = (np.arange(TABLE, dtype=np.float64) + 0.5) / TABLE
     for j in range(7):
         weekday = (today_weekday + j) % 7
-        cdf = np.cumsum(habit.weights[weekday]).astype(np.float32)
-        picks = np.searchsorted(cdf, uniform[j] * cdf[-1], side="right")
-        block[:, :, j] = habit.pools[weekday][np.minimum(picks, len(cdf) - 1)]
+        cdf = np.cumsum(habit.weights[weekday])
+        index = np.minimum(np.searchsorted(cdf / cdf[-1], middle, side="right"), len(cdf) - 1)
+        table = habit.pools[weekday][index].astype(np.float32)
+        block[:, :, j] = table[slots[j]]
     draws = block.reshape(paths, weeks * 7)[:, :horizon]
     draws[:, 0] = np.maximum(0.0, draws[:, 0] - read_today)
     running = np.cumsum(draws, axis=1, dtype=np.float64)
