@@ -301,3 +301,56 @@ def test_roles_without_reading_own_are_refused(
     for role in (Role.OPERATOR, Role.VIEWER):
         problem(client.get(f"{R}/list", headers=user(db, client, role)), 403)
     problem(client.get(f"{R}/list"), 401)
+
+
+# Goodreads' export layout (its header, its ="…" ISBNs, YYYY/MM/DD dates); the rows are
+# made up for the test, one per case. "Date Started" is not in every export.
+GOODREADS = (
+    "Book Id,Title,Author,Author l-f,Additional Authors,ISBN,ISBN13,My Rating,Average Rating,"
+    "Publisher,Binding,Number of Pages,Year Published,Original Publication Year,Date Read,"
+    "Date Added,Bookshelves,Bookshelves with positions,Exclusive Shelf,My Review,Spoiler,"
+    "Private Notes,Read Count,Owned Copies,Date Started\n"
+    '4406,East of Eden,John Steinbeck,"Steinbeck, John",,="1440631328",="9781440631320",0,4.4,'
+    "Penguin,Paperback,608,2002,1952,,2026/01/03,to-read,to-read (#1),to-read,,,,0,0,\n"
+    '1,The Final Empire,Brandon Sanderson,"Sanderson, Brandon",,="",="9780765311788",0,4.5,Tor,'
+    "Hardcover,541,2006,2006,,2026/02/01,currently-reading,,currently-reading,,,,0,0,\n"
+    '2,Dune,Frank Herbert,"Herbert, Frank",,="",="9780441013593",5,4.3,Ace,Paperback,688,2005,'
+    "1965,2026/03/20,2026/02/10,,,read,,,,1,0,2026/03/01\n"
+    '3,Emma,Jane Austen,"Austen, Jane",,="",="",4,4.0,Penguin,Paperback,,2003,1815,2025/11/02,'
+    "2025/10/01,,,read,,,,1,0,\n"
+    '4,Odd One,Some Body,"Body, Some",,="",="",0,3.0,X,Paperback,100,2000,2000,,2026/01/01,'
+    "favourites,,favourites,,,,0,0,\n"
+    ',,Nobody,"Nobody",,="",="",0,0,X,Paperback,100,2000,2000,,2026/01/01,,,to-read,,,,0,0,\n'
+    '5,Bad Date,A. Writer,"Writer, A.",,="",="",0,0,X,Paperback,100,2000,2000,2026/13/45,'
+    "2026/01/01,,,read,,,,0,0,\n"
+)
+
+
+def test_goodreads_import(db: TransactionalDatabase, client: TestClient) -> None:
+    me, other = user(db, client), user(db, client)
+    listed = ok(client.post(f"{R}/list", json=EDEN, headers=me), 201)  # already on my list
+    csv_headers = {**me, "Content-Type": "text/csv"}
+    report = ok(client.post(f"{R}/import/goodreads", content=GOODREADS, headers=csv_headers))
+    assert (report["rows"], report["added"], report["already"], report["logged"]) == (7, 3, 1, 1)
+    reasons = {r["line"]: r["reason"] for r in report["refused"]}
+    assert "favourites" in reasons[6]
+    assert reasons[7] == "no title"
+    assert "not a date" in reasons[8]
+    mine = {e["book"]["title"]: e for e in ok(client.get(f"{R}/list", headers=me))}
+    assert mine["East of Eden"]["id"] == listed["id"]  # matched by ISBN-13, left alone
+    assert mine["The Final Empire"]["status"] == "reading"
+    assert (mine["Dune"]["status"], mine["Dune"]["pages_left"]) == ("finished", 0)
+    assert mine["Emma"]["page_count"] is None  # no page count in the file: unknown
+    assert mine["Dune"]["book"]["source"] == "goodreads"
+    log = ok(client.get(f"{R}/log", headers=me))
+    assert [(r["book"]["title"], r["started_on"], r["finished_on"], r["pages"]) for r in log] == [
+        ("Dune", "2026-03-01", "2026-03-20", 688)
+    ]
+    again = ok(client.post(f"{R}/import/goodreads", content=GOODREADS, headers=csv_headers))
+    assert (again["added"], again["already"]) == (0, 4)
+    assert ok(client.get(f"{R}/list", headers=other)) == []  # the caller's list only
+
+    problem(client.post(f"{R}/import/goodreads", content="a,b\n1,2\n", headers=csv_headers), 422)
+    problem(client.post(f"{R}/import/goodreads", json={"x": 1}, headers=me), 415)
+    broken = "Title,Author,Exclusive Shelf\nA\rB,c,read\n"
+    problem(client.post(f"{R}/import/goodreads", content=broken, headers=csv_headers), 422)

@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from vigil.core.auth.identity import Identity
 from vigil.core.auth.policy import require
@@ -17,7 +18,7 @@ from vigil.core.deps import db_session, runtime
 from vigil.core.modules import module_prefix
 from vigil.core.problems import BadRequest, NotFound, Problem, Unavailable
 from vigil.core.runtime import Runtime
-from vigil.reading import predictions, service
+from vigil.reading import goodreads, predictions, service
 from vigil.reading.catalog import Catalog, SourcesUnavailable
 from vigil.reading.models import Book, ListEntry, LogEntry
 from vigil.reading.schemas import (
@@ -28,6 +29,8 @@ from vigil.reading.schemas import (
     EntryIn,
     EntryOut,
     EntryPatch,
+    ImportOut,
+    ImportRefusedOut,
     LogIn,
     LogOut,
     ModelOut,
@@ -319,4 +322,49 @@ def prediction(
             UnknownPagesOut(entry_id=q.entry_id, title=q.title) for q in found.unknown_pages
         ],
         models=[ModelOut(**asdict(m)) for m in found.models],
+    )
+
+
+MAX_IMPORT_BYTES = 5 * 1024 * 1024
+
+
+@router.post(
+    "/import/goodreads",
+    response_model=ImportOut,
+    summary="Import a Goodreads library export (CSV) into your list and log",
+    description="The body is the file Goodreads exports (Content-Type: text/csv). to-read "
+    "books go on the pile, currently-reading ones are Reading, read ones Finished (and logged "
+    "when the file gives a start date). Books already on your list are left alone; rows that "
+    "cannot be imported are listed with the reason.",
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}
+    },
+    responses={413: {"description": "Larger than 5 MB."}, 415: {"description": "Not text/csv."}},
+)
+async def import_goodreads(request: Request, user: Owner, rt: RuntimeDep) -> ImportOut:
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media not in ("text/csv", "text/plain"):
+        raise Problem(415, "Send the export as the body with Content-Type: text/csv.")
+    raw = await request.body()
+    if len(raw) > MAX_IMPORT_BYTES:
+        raise Problem(413, f"The file is larger than {MAX_IMPORT_BYTES // 1024 // 1024} MB.")
+    try:
+        content = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise BadRequest("The file is not UTF-8 text (Goodreads exports UTF-8).") from None
+
+    def run() -> service.ImportReport:
+        with rt.db.session(write=True) as session:
+            return service.import_goodreads(session, user, content, datetime.now(UTC).date())
+
+    try:
+        report = await run_in_threadpool(run)
+    except goodreads.NotAnExport as exc:
+        raise BadRequest(str(exc)) from None
+    return ImportOut(
+        rows=report.rows,
+        added=report.added,
+        already=report.already,
+        logged=report.logged,
+        refused=[ImportRefusedOut(line=n, title=t, reason=r) for n, t, r in report.refused],
     )

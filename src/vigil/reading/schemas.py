@@ -178,3 +178,17 @@ class PredictionOut(BaseModel):
         description="Books without a page count: set yours to include them."
     )
     models: list[ModelOut] = Field(description="Every model, for comparison.")
+
+
+class ImportRefusedOut(BaseModel):
+    line: int
+    title: str
+    reason: str
+
+
+class ImportOut(BaseModel):
+    rows: int = Field(description="Book rows in the file.")
+    added: int = Field(description="Put on your list.")
+    already: int = Field(description="Already on your list: left as they were.")
+    logged: int = Field(description="Read books logged (those with a start and an end date).")
+    refused: list[ImportRefusedOut] = Field(description="Rows that could not be imported, why.")

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from vigil.core.auth import audit
 from vigil.core.auth.models import User
 from vigil.core.problems import BadRequest, Conflict, NotFound
+from vigil.reading import goodreads
 from vigil.reading.models import Book, ListEntry, LogEntry, ReadingSession, Status
 from vigil.reading.sources.base import BookHit
 
@@ -450,3 +451,85 @@ def delete_session(session: Session, user_id: int, session_id: int) -> None:
     session.delete(row)
     session.flush()
     audit.record(session, "delete", SESSION, session_id, before=before)
+
+
+# --- Goodreads import ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    rows: int
+    added: int
+    already: int
+    logged: int
+    refused: list[tuple[int, str, str]]  # (line, title, why)
+
+
+def _goodreads_book(session: Session, row: goodreads.Row, now: datetime) -> Book:
+    """The catalogue's book with the row's ISBN-13, else the same title and author imported
+    before, else a new book described by the export."""
+    if row.isbn13 is not None:
+        found = session.scalar(select(Book).where(Book.isbn13 == row.isbn13).limit(1))
+        if found is not None:
+            return found
+    found = session.scalar(
+        select(Book)
+        .where(Book.source == "goodreads", Book.title == row.title, Book.author == row.author)
+        .limit(1)
+    )
+    if found is not None:
+        return found
+    book = Book(
+        title=row.title,
+        author=row.author,
+        page_count=row.pages,
+        isbn13=row.isbn13,
+        source="goodreads",
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(book)
+    session.flush()
+    return book
+
+
+def import_goodreads(session: Session, user_id: int, content: str, today: date) -> ImportReport:
+    """Puts the export's books on the user's list with their shelf's status, and logs the
+    books read that have both dates; books already listed are left as they are."""
+    rows, refused = goodreads.parse(content)
+    report = [(r.line, r.title, r.reason) for r in refused]
+    lock_user(session, user_id)
+    now = _now()
+    added = already = logged = 0
+    for row in rows:
+        if row.finished and row.finished > today:
+            report.append((row.line, row.title, f"Date Read {row.finished} is in the future"))
+            continue
+        book = _goodreads_book(session, row, now)
+        listed = session.scalar(
+            select(ListEntry.id).where(ListEntry.user_id == user_id, ListEntry.book_id == book.id)
+        )
+        if listed is not None:
+            already += 1
+            continue
+        entry = add_to_list(session, user_id, book, row.status)
+        if row.status == Status.FINISHED and book.page_count:
+            entry.current_page = book.page_count
+        added += 1
+        if row.status == Status.FINISHED and row.started and row.finished and book.page_count:
+            log_row = LogEntry(
+                user_id=user_id,
+                book_id=book.id,
+                started_on=row.started,
+                finished_on=row.finished,
+                pages=book.page_count,
+                created_at=now,
+            )
+            session.add(log_row)
+            session.flush()
+            audit.record(
+                session, "create", LOG, log_row.id, after=audit.snapshot(log_row, LOG_FIELDS)
+            )
+            logged += 1
+    session.flush()
+    return ImportReport(len(rows) + len(refused), added, already, logged, sorted(report))
