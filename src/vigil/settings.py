@@ -16,7 +16,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from vigil.core.notify import WebhookTarget
 
 #: Secrets that may also be given as VIGIL_<NAME>_FILE (a path to a file holding them).
-SECRET_FILE_SETTINGS = ("jwt_secret", "jwt_previous_secrets", "admin_password")
+SECRET_FILE_SETTINGS = (
+    "jwt_secret",
+    "jwt_previous_secrets",
+    "admin_password",
+    "network_secret_key",
+    "network_previous_secret_keys",
+)
 
 #: Connection URLs (they may hold passwords), also accepted as VIGIL_<NAME>_FILE.
 URL_FILE_SETTINGS = ("database_url", "redis_url", "broker_url")
@@ -264,11 +270,65 @@ class Settings(BaseSettings):
     webhooks: list[WebhookTarget] = Field(
         default_factory=list,
         description='Where alerts are sent (JSON list): [{"url": "https://…", "format": '
-        '"generic" | "slack" | "discord"}]. Empty: alerts are only stored and logged.',
+        '"generic" | "slack" | "discord" | "alertmanager"}]. Empty: alerts are only stored '
+        "and logged.",
     )
     webhook_max_attempts: int = Field(5, ge=1, le=20, description="Tries per webhook and alert.")
     webhook_backoff_initial_seconds: float = Field(0.5, ge=0)
     webhook_backoff_max_seconds: float = Field(30.0, ge=0)
+
+    # --- network: inventory credentials, ICMP collector, device alerts (docs/network.md) ----
+    network_secret_key: SecretStr = Field(
+        SecretStr(""),
+        description="Key that encrypts device credentials at rest (Fernet; any string is "
+        "stretched to one). Empty: one is generated and kept in <data_dir>/network_secret_key. "
+        "Or VIGIL_NETWORK_SECRET_KEY_FILE.",
+    )
+    network_secret_key_file: Path | None = None
+    network_previous_secret_keys: SecretStr = Field(
+        SecretStr(""),
+        description="Earlier credential keys, still used to decrypt (comma- or newline-"
+        "separated). Or VIGIL_NETWORK_PREVIOUS_SECRET_KEYS_FILE.",
+    )
+    network_previous_secret_keys_file: Path | None = None
+    network_icmp_tick_seconds: int = Field(
+        10,
+        ge=1,
+        le=3600,
+        description="How often the network.icmp job looks for devices due a poll; each "
+        "device's own interval is spread over its ticks.",
+    )
+    network_icmp_count: int = Field(3, ge=1, le=20, description="Echo requests per ICMP poll.")
+    network_icmp_interval_seconds: float = Field(
+        0.05, ge=0.0, le=10, description="Pause between the echo requests of one poll."
+    )
+    network_icmp_timeout_seconds: float = Field(
+        1.0, gt=0, le=30, description="How long an ICMP poll waits for each reply."
+    )
+    network_icmp_concurrency: int = Field(
+        50, ge=1, le=1000, description="ICMP polls in flight at once per worker process."
+    )
+    network_icmp_privileged: Literal["auto", "raw", "unprivileged"] = Field(
+        "auto",
+        description="ICMP sockets: raw (root or CAP_NET_RAW), unprivileged (datagram ICMP, "
+        "allowed by net.ipv4.ping_group_range) or auto (unprivileged when the range admits "
+        "this process's group, raw otherwise).",
+    )
+    network_down_after_failures: int = Field(
+        3, ge=1, le=1000, description="Consecutive failed polls before a device is down."
+    )
+    network_down_after_minutes: float = Field(
+        0,
+        ge=0,
+        le=10080,
+        description="Also down once polls have failed for this long (0: only the count).",
+    )
+    network_up_after_successes: int = Field(
+        2,
+        ge=1,
+        le=1000,
+        description="Consecutive good polls before a down device is up again (hysteresis).",
+    )
 
     # --- distributed roles: events, Celery, the scheduler's lock ----------------------------
     event_channels: dict[str, str] = Field(

@@ -113,4 +113,4 @@ def test_worker_refuses_an_unknown_queue(tmp_path: Path, fake: FakeNBP) -> None:
         check=False,
     )
     assert done.returncode == 2, done.stderr
-    assert "unknown queue(s) nope; known: analytics, ingest" in done.stderr
+    assert "unknown queue(s) nope; known: analytics, collect, ingest" in done.stderr

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -25,7 +25,7 @@ from vigil.core.metrics import (
     metrics_endpoint,
 )
 from vigil.core.migrate import current_revision, head_revision
-from vigil.core.modules import module_prefix
+from vigil.core.modules import API_PREFIX, Module, module_prefix
 from vigil.core.openapi import problem_errors
 from vigil.core.problems import install_problem_handlers, problem_response
 from vigil.core.ratelimit import RateLimiter, RateLimitMiddleware
@@ -135,10 +135,23 @@ def create_app(runtime: Runtime, scheduler: Scheduler | None = None) -> FastAPI:
     install_auth(app, AuthService.from_settings(runtime.settings), runtime.db)
     declare_docs_public(app)
 
-    for module in runtime.modules:
+    _include_module_routers(app, runtime.modules)
+    install_web(app, runtime.modules, runtime.settings, runtime.db)
+    document_policies(app)
+    problem_errors(app)
+    return app
+
+
+def _include_module_routers(app: FastAPI, modules: Sequence[Module]) -> None:
+    """Each module's router at ``/api/v1/<module>``, and its extra routers at the other
+    prefixes it claims (e.g. ``/api/v1/devices``). A router carries its own prefix so that
+    each route's path is the full template (the metrics' ``route`` label and the logs use
+    it). An extra prefix must lie under /api/v1 and overlap no other module's prefix and no
+    route already served (auth, users, audit)."""
+    taken = {module_prefix(m.name): m.name for m in modules}
+    served = [path for r in app.routes if (path := getattr(r, "path", None))]
+    for module in modules:
         if module.router is not None:
-            # The module's router carries its own prefix so that each route's path is the
-            # full template (the metrics' `route` label and the logs use it).
             expected = module_prefix(module.name)
             if module.router.prefix != expected:
                 raise ValueError(
@@ -146,10 +159,19 @@ def create_app(runtime: Runtime, scheduler: Scheduler | None = None) -> FastAPI:
                     f"not {module.router.prefix!r}"
                 )
             app.include_router(module.router)
-    install_web(app, runtime.modules, runtime.settings, runtime.db)
-    document_policies(app)
-    problem_errors(app)
-    return app
+        for extra in module.extra_routers:
+            prefix = extra.prefix
+            if not prefix.startswith(API_PREFIX + "/") or prefix.count("/") != 3:
+                raise ValueError(
+                    f"module {module.name!r}: an extra router's prefix must be "
+                    f"{API_PREFIX}/<name>, not {prefix!r}"
+                )
+            clash = [p for p in served if p == prefix or p.startswith(prefix + "/")]
+            if prefix in taken or clash:
+                owner = taken.get(prefix, "core")
+                raise ValueError(f"module {module.name!r}: prefix {prefix!r} is {owner}'s already")
+            taken[prefix] = module.name
+            app.include_router(extra)
 
 
 def create_app_from_settings() -> FastAPI:

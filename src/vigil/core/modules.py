@@ -35,6 +35,10 @@ class Module:
     name: str  # URL prefix (/api/v1/<name>) and CLI group (`vigil <name> …`)
     title: str
     router: APIRouter | None = None
+    #: Routers at other paths under /api/v1, for a path a seed names (the network module's
+    #: /api/v1/devices). Each prefix belongs to one module and clashes with no other route;
+    #: core checks both when it builds the app.
+    extra_routers: tuple[APIRouter, ...] = ()
     web: WebPages | None = None  # UI pages under /<name>/…, added to the shell's menu
     jobs: tuple[JobSpec, ...] = ()
     event_handlers: tuple[tuple[str, Handler], ...] = ()

@@ -5,8 +5,11 @@ details as a flat mapping) and :func:`send` posts it to every configured target 
 target's format. Targets come from ``VIGIL_WEBHOOKS`` (a JSON list of
 ``{"url": …, "format": "generic" | "slack" | "discord"}``).
 
-- generic: ``{"event", "title", "text", "details"}``: for Alertmanager-style receivers,
-  scripts and tests.
+- generic: ``{"event", "title", "text", "details"}``: for scripts and tests.
+- alertmanager: the JSON Prometheus' Alertmanager posts to its webhook receivers
+  (``version`` 4, ``status``, ``alerts`` with ``labels``, ``annotations``, ``startsAt``,
+  ``endsAt``, ``fingerprint``), so tools written for Alertmanager take Vigil's alerts as
+  they are. The notice's ``event`` is the ``alertname`` label.
 - slack: an incoming-webhook message, ``{"text": …}``.
 - discord: a webhook message, ``{"content": …}`` (Discord refuses content over 2,000
   characters, so it is cut there).
@@ -14,10 +17,12 @@ target's format. Targets come from ``VIGIL_WEBHOOKS`` (a JSON list of
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import httpx
@@ -40,7 +45,7 @@ USER_AGENT = f"Vigil/{__version__} (webhook notifications)"
 
 class WebhookTarget(BaseModel):
     url: HttpUrl
-    format: Literal["generic", "slack", "discord"] = "generic"
+    format: Literal["generic", "slack", "discord", "alertmanager"] = "generic"
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,12 @@ class Notice:
     title: str
     text: str
     details: Mapping[str, Any] = field(default_factory=dict)
+    #: For receivers that track alerts (alertmanager): a resolved notice closes the alert
+    #: that the firing one with the same labels opened.
+    status: Literal["firing", "resolved"] = "firing"
+    labels: Mapping[str, str] = field(default_factory=dict)
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
 
 
 class DeliveryError(Exception):
@@ -59,8 +70,47 @@ class _Retryable(Exception):
     pass
 
 
+ZERO_TIME = "0001-01-01T00:00:00Z"  # Alertmanager's "not ended yet"
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def alertmanager_payload(notice: Notice) -> dict[str, Any]:
+    labels = {"alertname": notice.event, **notice.labels}
+    annotations = {"summary": notice.title, "description": notice.text}
+    fingerprint = hashlib.sha256(
+        "\x00".join(f"{k}={v}" for k, v in sorted(labels.items())).encode()
+    ).hexdigest()[:16]
+    alert = {
+        "status": notice.status,
+        "labels": labels,
+        "annotations": annotations,
+        "startsAt": _rfc3339(notice.starts_at or datetime.now(UTC)),
+        "endsAt": _rfc3339(notice.ends_at) if notice.ends_at else ZERO_TIME,
+        "generatorURL": "",
+        "fingerprint": fingerprint,
+    }
+    group = {"alertname": notice.event}
+    return {
+        "version": "4",
+        "groupKey": f'{{}}:{{alertname="{notice.event}"}}',
+        "truncatedAlerts": 0,
+        "status": notice.status,
+        "receiver": "vigil",
+        "groupLabels": group,
+        "commonLabels": labels,
+        "commonAnnotations": annotations,
+        "externalURL": "",
+        "alerts": [alert],
+    }
+
+
 def payload(notice: Notice, fmt: str) -> dict[str, Any]:
     line = f"{notice.title}: {notice.text}"
+    if fmt == "alertmanager":
+        return alertmanager_payload(notice)
     if fmt == "slack":
         return {"text": line}
     if fmt == "discord":

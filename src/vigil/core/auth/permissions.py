@@ -19,6 +19,8 @@ PERMISSIONS: dict[str, str] = {
     "account": "see and change one's own account (profile, password, logout)",
     "ops.read": "read operational data that is not public",
     "markets.write": "add assets, change alert rules and configured sources",
+    "network.write": "add, change and import network devices",
+    "network.delete": "delete network devices",
     "reading.own": "keep one's own books, lists and reading sessions",
     "users.manage": "list users, change their role, deactivate them",
     "tokens.manage": "create, list and revoke service tokens",
@@ -27,7 +29,7 @@ PERMISSIONS: dict[str, str] = {
 
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.ADMIN: frozenset(PERMISSIONS),
-    Role.OPERATOR: frozenset({"account", "ops.read", "markets.write"}),
+    Role.OPERATOR: frozenset({"account", "ops.read", "markets.write", "network.write"}),
     Role.VIEWER: frozenset({"account", "ops.read"}),
     Role.USER: frozenset({"account", "reading.own"}),
 }

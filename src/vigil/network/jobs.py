@@ -1,0 +1,92 @@
+"""Network jobs, declared here and registered with core through the module object."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vigil.core.db import utcnow
+from vigil.core.jobs import JobContext, JobResult, JobSpec
+from vigil.core.notify import DeliveryError, send
+from vigil.core.queue import Trigger
+from vigil.network import icmp, polling
+
+ALERT_CHANGED = "network.alert.changed"
+
+
+def icmp_sweep(ctx: JobContext) -> JobResult:
+    """Polls the devices that are due (``params["devices"]``: these ids, due or not), stores
+    the samples, moves the down alerts, publishes ``network.alert.changed`` per alert that
+    fired or was resolved."""
+    only = ctx.params.get("devices")
+    now = utcnow()
+    with ctx.db.session() as session:
+        targets = polling.due_targets(session, now, only)
+    if not targets:
+        return JobResult("skipped", 0, "no device due a poll")
+    results = icmp.poll([(t.id, t.address) for t in targets], polling.ping_settings(ctx.settings))
+    with ctx.db.session(write=True) as session:
+        applied = polling.store_results(session, results, polling.down_rule(ctx.settings))
+    ctx.rows_written += applied.samples
+    for alert_id, state in applied.notify:
+        ctx.events.publish(ALERT_CHANGED, {"id": alert_id, "state": state, "job_id": ctx.job_id})
+    changes = f"; {len(applied.notify)} alerts changed" if applied.notify else ""
+    return JobResult(
+        "ok",
+        applied.samples,
+        f"{len(targets)} devices polled: {applied.ok} answered, {applied.failed} did not{changes}",
+    )
+
+
+def _merge_notices(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    return {"alerts": [*first.get("alerts", []), *second.get("alerts", [])]}
+
+
+def notify(ctx: JobContext) -> JobResult:
+    """Sends ``params["alerts"]`` ([alert id, state] pairs) to every webhook of
+    ``VIGIL_WEBHOOKS``, each retried with backoff; fails naming the refusing webhooks."""
+    targets = ctx.settings.webhooks
+    if not targets:
+        return JobResult("skipped", 0, "no webhook configured (VIGIL_WEBHOOKS)")
+    requested = [(int(i), str(s)) for i, s in ctx.params.get("alerts", [])]
+    with ctx.db.session() as session:
+        notices = polling.notices(session, requested)
+    errors: list[str] = []
+    for notice in notices:
+        errors += send(
+            targets,
+            notice,
+            max_attempts=ctx.settings.webhook_max_attempts,
+            backoff_initial=ctx.settings.webhook_backoff_initial_seconds,
+            backoff_max=ctx.settings.webhook_backoff_max_seconds,
+        )
+    if errors:
+        raise DeliveryError("; ".join(sorted(set(errors))))
+    return JobResult("ok", 0, f"{len(notices)} notices sent to {len(targets)} webhooks")
+
+
+TRIGGERS = (
+    Trigger(
+        topic=ALERT_CHANGED,
+        job="network.alerts.notify",
+        params=lambda event: {"alerts": [[event["id"], event["state"]]]},
+    ),
+)
+
+JOBS = (
+    JobSpec(
+        name="network.icmp",
+        func=icmp_sweep,
+        queue="collect",
+        interval_setting="network_icmp_tick_seconds",
+        description="Ping the devices due a poll; store RTT and loss; move down alerts.",
+    ),
+    JobSpec(
+        name="network.alerts.notify",
+        func=notify,
+        queue="analytics",
+        merge=_merge_notices,
+        settle_seconds=0.25,
+        max_delay_seconds=5.0,
+        description="Send device alerts (firing, resolved) to the configured webhooks.",
+    ),
+)

@@ -1,0 +1,498 @@
+"""Network operations: the inventory, samples, device state and alerts. The API, the CLI and
+the jobs call only this; it flushes, the caller commits (one transaction per request)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from vigil.core.auth import audit
+from vigil.core.db import utcnow
+from vigil.core.problems import BadRequest, Conflict, NotFound
+from vigil.network.credentials import Vault
+from vigil.network.models import Device, DeviceState, NetworkAlert, Sample
+from vigil.network.schemas import (
+    DeviceIn,
+    DevicePatch,
+    credential_kind,
+    credential_secret,
+)
+
+ENTITY = "network_device"
+#: What the audit log keeps of a device (never the credentials, only their kind).
+AUDITED = (
+    "name",
+    "address",
+    "type",
+    "vendor",
+    "platform",
+    "site",
+    "tags",
+    "parent_id",
+    "enabled",
+    "icmp_interval_seconds",
+    "snmp_interval_seconds",
+    "snmp_port",
+    "maintenance",
+    "credential_kind",
+)
+CSV_COLUMNS = (
+    "name",
+    "address",
+    "type",
+    "vendor",
+    "platform",
+    "site",
+    "tags",
+    "parent",
+    "enabled",
+    "icmp_interval_seconds",
+    "snmp_interval_seconds",
+    "snmp_port",
+)
+MAX_IMPORT_ERRORS = 100
+
+
+def pack_tags(tags: Iterable[str]) -> str:
+    tags = sorted(set(tags))
+    return f",{','.join(tags)}," if tags else ""
+
+
+def unpack_tags(packed: str) -> list[str]:
+    return [t for t in packed.split(",") if t]
+
+
+@dataclass(frozen=True)
+class DeviceView:
+    """A device with its last poll, as the API shows it."""
+
+    device: Device
+    state: DeviceState | None
+
+    def out(self) -> dict[str, Any]:
+        d, s = self.device, self.state
+        return {
+            "id": d.id,
+            "name": d.name,
+            "address": d.address,
+            "type": d.type,
+            "vendor": d.vendor,
+            "platform": d.platform,
+            "site": d.site,
+            "tags": unpack_tags(d.tags),
+            "parent_id": d.parent_id,
+            "enabled": d.enabled,
+            "icmp_interval_seconds": d.icmp_interval_seconds,
+            "snmp_interval_seconds": d.snmp_interval_seconds,
+            "snmp_port": d.snmp_port,
+            "maintenance": d.maintenance,
+            "credentials": d.credential_kind,
+            "status": s.status if s else "unknown",
+            "last_poll_at": s.last_poll_at if s else None,
+            "last_rtt_ms": s.last_rtt_ms if s else None,
+            "last_loss_pct": s.last_loss_pct if s else None,
+            "created_at": d.created_at,
+            "updated_at": d.updated_at,
+        }
+
+
+def _audit_view(device: Device) -> dict[str, Any]:
+    view = audit.snapshot(device, AUDITED)
+    view["tags"] = unpack_tags(device.tags)
+    return view
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeviceFilter:
+    q: str | None = None
+    site: str | None = None
+    type: str | None = None
+    tag: str | None = None
+    enabled: bool | None = None
+    status: str | None = None
+    parent_id: int | None = None
+
+
+def list_devices(
+    session: Session, flt: DeviceFilter, limit: int, offset: int
+) -> tuple[list[DeviceView], int]:
+    stmt = select(Device, DeviceState).outerjoin(DeviceState, DeviceState.device_id == Device.id)
+    if flt.q:
+        like = f"%{flt.q.lower()}%"
+        stmt = stmt.where(
+            or_(func.lower(Device.name).like(like), func.lower(Device.address).like(like))
+        )
+    if flt.site is not None:
+        stmt = stmt.where(Device.site == flt.site)
+    if flt.type is not None:
+        stmt = stmt.where(Device.type == flt.type.lower())
+    if flt.tag is not None:
+        stmt = stmt.where(Device.tags.contains(f",{flt.tag},", autoescape=True))
+    if flt.enabled is not None:
+        stmt = stmt.where(Device.enabled == flt.enabled)
+    if flt.parent_id is not None:
+        stmt = stmt.where(Device.parent_id == flt.parent_id)
+    if flt.status is not None:
+        if flt.status == "unknown":
+            stmt = stmt.where(or_(DeviceState.status.is_(None), DeviceState.status == "unknown"))
+        else:
+            stmt = stmt.where(DeviceState.status == flt.status)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = session.execute(stmt.order_by(Device.name).limit(limit).offset(offset)).all()
+    return [DeviceView(d, s) for d, s in rows], total
+
+
+def get_device(session: Session, device_id: int) -> Device:
+    device = session.get(Device, device_id)
+    if device is None:
+        raise NotFound(f"No device with id {device_id}.")
+    return device
+
+
+def device_view(session: Session, device_id: int) -> DeviceView:
+    device = get_device(session, device_id)
+    return DeviceView(device, session.get(DeviceState, device_id))
+
+
+# --- writing --------------------------------------------------------------------------------
+
+
+def _check_name_free(session: Session, name: str, device_id: int | None = None) -> None:
+    stmt = select(Device.id).where(func.lower(Device.name) == name.lower())
+    found = session.scalar(stmt)
+    if found is not None and found != device_id:
+        raise Conflict(f"A device named {name!r} exists already (id {found}).")
+
+
+def _check_parent(session: Session, device_id: int | None, parent_id: int | None) -> None:
+    if parent_id is None:
+        return
+    if parent_id == device_id:
+        raise BadRequest("A device cannot be its own parent.")
+    parents = dict(session.execute(select(Device.id, Device.parent_id)).all())
+    if parent_id not in parents:
+        raise BadRequest(f"parent_id {parent_id}: no such device.")
+    seen: set[int] = set()
+    node: int | None = parent_id
+    while node is not None and node not in seen:  # walk up: the device must not be met
+        if node == device_id:
+            raise BadRequest(f"parent_id {parent_id} would make a cycle of parents.")
+        seen.add(node)
+        node = parents.get(node)
+
+
+def create_device(session: Session, body: DeviceIn, vault: Vault) -> DeviceView:
+    _check_name_free(session, body.name)
+    _check_parent(session, None, body.parent_id)
+    now = utcnow()
+    device = Device(
+        name=body.name,
+        address=body.address,
+        type=body.type,
+        vendor=body.vendor,
+        platform=body.platform,
+        site=body.site,
+        tags=pack_tags(body.tags),
+        parent_id=body.parent_id,
+        enabled=body.enabled,
+        icmp_interval_seconds=body.icmp_interval_seconds,
+        snmp_interval_seconds=body.snmp_interval_seconds,
+        snmp_port=body.snmp_port,
+        maintenance=[w.model_dump(mode="json") for w in body.maintenance],
+        created_at=now,
+        updated_at=now,
+    )
+    if body.credentials is not None:
+        device.credential_kind = credential_kind(body.credentials)
+        device.credentials = vault.seal(credential_secret(body.credentials))
+    session.add(device)
+    session.flush()
+    audit.record(session, "create", ENTITY, device.id, after=_audit_view(device))
+    return DeviceView(device, None)
+
+
+def update_device(session: Session, device_id: int, patch: DevicePatch, vault: Vault) -> DeviceView:
+    device = get_device(session, device_id)
+    before = _audit_view(device)
+    fields = patch.model_fields_set
+    if "name" in fields and patch.name is not None:
+        _check_name_free(session, patch.name, device_id)
+    if "parent_id" in fields:
+        _check_parent(session, device_id, patch.parent_id)
+    for name in fields - {"tags", "maintenance", "credentials"}:
+        setattr(device, name, getattr(patch, name))
+    if "tags" in fields:
+        device.tags = pack_tags(patch.tags or [])
+    if "maintenance" in fields:
+        device.maintenance = [w.model_dump(mode="json") for w in patch.maintenance or []]
+    detail = None
+    if "credentials" in fields:
+        if patch.credentials is None:
+            device.credential_kind, device.credentials = None, None
+            detail = "credentials removed"
+        else:
+            device.credential_kind = credential_kind(patch.credentials)
+            device.credentials = vault.seal(credential_secret(patch.credentials))
+            detail = "credentials replaced"
+    device.updated_at = utcnow()
+    session.flush()
+    after = _audit_view(device)
+    if before != after or detail:
+        audit.record(
+            session, "update", ENTITY, device.id, before=before, after=after, detail=detail
+        )
+    return DeviceView(device, session.get(DeviceState, device_id))
+
+
+def delete_device(session: Session, device_id: int) -> None:
+    device = get_device(session, device_id)
+    before = _audit_view(device)
+    session.execute(update(Device).where(Device.parent_id == device_id).values(parent_id=None))
+    for table in (Sample, DeviceState, NetworkAlert):
+        session.execute(delete(table).where(table.device_id == device_id))
+    session.delete(device)
+    session.flush()
+    audit.record(session, "delete", ENTITY, device_id, before=before)
+
+
+def device_secret(device: Device, vault: Vault) -> dict[str, Any] | None:
+    """The decrypted credentials of a device, for a collector (never for the API)."""
+    return vault.open(device.credentials) if device.credentials else None
+
+
+# --- CSV --------------------------------------------------------------------------------------
+
+
+def export_csv(session: Session, flt: DeviceFilter) -> str:
+    views, _ = list_devices(session, flt, limit=1_000_000, offset=0)
+    names = dict(session.execute(select(Device.id, Device.name)).all())
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for view in views:
+        d = view.device
+        writer.writerow(
+            [
+                d.name,
+                d.address,
+                d.type,
+                d.vendor or "",
+                d.platform or "",
+                d.site or "",
+                ";".join(unpack_tags(d.tags)),
+                names.get(d.parent_id, "") if d.parent_id else "",
+                "true" if d.enabled else "false",
+                d.icmp_interval_seconds,
+                d.snmp_interval_seconds or "",
+                d.snmp_port,
+            ]
+        )
+    return out.getvalue()
+
+
+class ImportRefused(BadRequest):
+    def __init__(self, errors: Sequence[dict[str, Any]], total: int) -> None:
+        shown = list(errors)[:MAX_IMPORT_ERRORS]
+        super().__init__(
+            f"{total} rows of the CSV file are wrong; nothing was imported. Fix them and "
+            "send the whole file again.",
+            errors=shown,
+        )
+
+
+def _row_input(row: dict[str, str]) -> tuple[dict[str, Any], str | None]:
+    """A CSV row as DeviceIn's input, and its parent's name."""
+    values: dict[str, Any] = {}
+    for column in CSV_COLUMNS:
+        raw = (row.get(column) or "").strip()
+        if column == "parent" or raw == "":
+            continue
+        if column == "tags":
+            values["tags"] = [t for t in raw.replace(",", ";").split(";") if t.strip()]
+        else:
+            values[column] = raw
+    parent = (row.get("parent") or "").strip() or None
+    return values, parent
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error.get("loc", ())) or "row"
+        parts.append(f"{where}: {error.get('msg', 'invalid')}")
+    return "; ".join(parts)
+
+
+def _read_header(reader: csv.DictReader[str]) -> None:
+    header = [h.strip() for h in reader.fieldnames or []]
+    missing = [c for c in ("name", "address") if c not in header]
+    if missing:
+        raise BadRequest(
+            f"The CSV header must name the columns name and address (missing: "
+            f"{', '.join(missing)}); known columns: {', '.join(CSV_COLUMNS)}."
+        )
+    unknown = [h for h in header if h not in CSV_COLUMNS]
+    if unknown:
+        raise BadRequest(
+            f"Unknown CSV columns: {', '.join(unknown)}; known: {', '.join(CSV_COLUMNS)}."
+        )
+    reader.fieldnames = header
+
+
+Parsed = list[tuple[int, DeviceIn, str | None]]  # (line, device, parent's name)
+
+
+def parse_csv(text: str, existing: set[str]) -> Parsed:
+    """Every row of the file as a device, or :class:`ImportRefused` listing every wrong row.
+    ``existing``: the names (lower case) already in the inventory, for the parents."""
+    reader = csv.DictReader(io.StringIO(text))
+    _read_header(reader)
+    errors: list[dict[str, Any]] = []
+    parsed: Parsed = []
+    seen: dict[str, int] = {}
+    for row in reader:
+        line = reader.line_num
+        if None in row:
+            errors.append({"row": line, "message": "more fields than header columns"})
+            continue
+        values, parent = _row_input(row)
+        try:
+            body = DeviceIn.model_validate(values)
+        except ValidationError as exc:
+            errors.append({"row": line, "message": _describe(exc)})
+            continue
+        key = body.name.lower()
+        if key in seen:
+            errors.append({"row": line, "message": f"name {body.name!r} repeats line {seen[key]}"})
+            continue
+        seen[key] = line
+        parsed.append((line, body, parent))
+    for line, _body, parent in parsed:
+        if parent is not None and parent.lower() not in seen and parent.lower() not in existing:
+            errors.append({"row": line, "message": f"parent {parent!r}: no such device"})
+    if errors:
+        raise ImportRefused(sorted(errors, key=lambda e: e["row"]), len(errors))
+    if not parsed:
+        raise BadRequest("The CSV file holds no devices (only a header).")
+    return parsed
+
+
+def import_csv(
+    session: Session, text: str, vault: Vault, *, dry_run: bool = False
+) -> dict[str, Any]:
+    """Creates or updates (by name) every device of the file, or none: a wrong row refuses
+    the whole file, with every row's error (422)."""
+    existing = {d.name.lower(): d for d in session.scalars(select(Device))}
+    parsed = parse_csv(text, set(existing))
+    created = updated = 0
+    devices: dict[str, Device] = dict(existing)
+    with session.begin_nested():  # all rows or none, also when a late check fails
+        for _line, body, _parent in parsed:
+            old = existing.get(body.name.lower())
+            if old is None:
+                view = create_device(session, body.model_copy(update={"parent_id": None}), vault)
+                devices[body.name.lower()] = view.device
+                created += 1
+            else:
+                fields = body.model_dump(exclude={"credentials", "parent_id"}, exclude_unset=True)
+                update_device(session, old.id, DevicePatch.model_validate(fields), vault)
+                updated += 1
+        for line, body, parent in parsed:  # parents once every device exists
+            device = devices[body.name.lower()]
+            parent_id = devices[parent.lower()].id if parent else None
+            if device.parent_id != parent_id:
+                try:
+                    update_device(session, device.id, DevicePatch(parent_id=parent_id), vault)
+                except BadRequest as exc:
+                    raise ImportRefused([{"row": line, "message": exc.detail}], 1) from None
+        if dry_run:  # everything was checked: undo it
+            raise _DryRun(created, updated)
+    return {"created": created, "updated": updated, "dry_run": False}
+
+
+class _DryRun(Exception):
+    def __init__(self, created: int, updated: int) -> None:
+        super().__init__("dry run")
+        self.counts = {"created": created, "updated": updated, "dry_run": True}
+
+
+def import_devices(session: Session, text: str, vault: Vault, *, dry_run: bool) -> dict[str, Any]:
+    """:func:`import_csv`; with ``dry_run`` every row is checked and written inside a
+    savepoint that is then rolled back, so the report is exactly what the import would do."""
+    try:
+        return import_csv(session, text, vault, dry_run=dry_run)
+    except _DryRun as done:
+        return done.counts
+
+
+# --- samples, alerts ------------------------------------------------------------------------
+
+
+def series(
+    session: Session,
+    device_id: int,
+    metric: str,
+    start: datetime | None,
+    end: datetime | None,
+    limit: int,
+) -> list[tuple[datetime, float]]:
+    get_device(session, device_id)
+    stmt = select(Sample.ts, Sample.value).where(
+        Sample.device_id == device_id, Sample.metric == metric
+    )
+    if start is not None:
+        stmt = stmt.where(Sample.ts >= start)
+    if end is not None:
+        stmt = stmt.where(Sample.ts <= end)
+    rows = session.execute(stmt.order_by(Sample.ts.desc()).limit(limit)).all()
+    return [(ts, value) for ts, value in reversed(rows)]
+
+
+def list_alerts(
+    session: Session,
+    *,
+    state: str | None,
+    device_id: int | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[dict[str, Any]], int]:
+    stmt = select(NetworkAlert, Device.name).join(Device, Device.id == NetworkAlert.device_id)
+    if state == "open":
+        stmt = stmt.where(NetworkAlert.state.in_(("pending", "firing")))
+    elif state is not None:
+        stmt = stmt.where(NetworkAlert.state == state)
+    if device_id is not None:
+        stmt = stmt.where(and_(NetworkAlert.device_id == device_id))
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = session.execute(
+        stmt.order_by(NetworkAlert.started_at.desc(), NetworkAlert.id.desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    items = [
+        {
+            "id": a.id,
+            "device_id": a.device_id,
+            "device": name,
+            "rule": a.rule,
+            "state": a.state,
+            "started_at": a.started_at,
+            "fired_at": a.fired_at,
+            "resolved_at": a.resolved_at,
+            "suppressed_by": a.suppressed_by,
+            "message": a.message,
+        }
+        for a, name in rows
+    ]
+    return items, total

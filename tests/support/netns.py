@@ -1,0 +1,82 @@
+"""Test hosts in network namespaces: ``ip netns add`` and a veth pair per host, on a private
+/30 each. Traffic goes only to these namespaces. Needs root (or CAP_NET_ADMIN) and iproute2;
+everything made is removed when the block ends, also when the test failed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+
+from tests.conftest import service_unavailable
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True, text=True, timeout=10)
+
+
+@dataclass(frozen=True)
+class NsHost:
+    namespace: str
+    address: str  # the host's address inside its namespace
+    inside: str  # its interface in the namespace
+
+    def link(self, up: bool) -> None:
+        """Takes the host's link down (it stops answering) or brings it back."""
+        _ip(
+            "netns",
+            "exec",
+            self.namespace,
+            "ip",
+            "link",
+            "set",
+            self.inside,
+            "up" if up else "down",
+        )
+
+
+def available() -> str | None:
+    """Why namespaces cannot be made here, or None."""
+    if shutil.which("ip") is None:
+        return "iproute2's `ip` is not installed"
+    if os.geteuid() != 0:
+        return "network namespaces need root"
+    return None
+
+
+@contextmanager
+def ns_host(subnet: int) -> Iterator[NsHost]:
+    """A host at 10.254.<subnet>.2 in a namespace of its own, reached from here through a veth
+    pair (this side 10.254.<subnet>.1/30)."""
+    tag = uuid.uuid4().hex[:6]
+    namespace, outside, inside = f"vigil-t{tag}", f"vgo{tag}", f"vgi{tag}"
+    address = f"10.254.{subnet}.2"
+    _ip("netns", "add", namespace)
+    try:
+        _ip("link", "add", outside, "type", "veth", "peer", "name", inside)
+        _ip("link", "set", inside, "netns", namespace)
+        _ip("addr", "add", f"10.254.{subnet}.1/30", "dev", outside)
+        _ip("link", "set", outside, "up")
+        _ip("netns", "exec", namespace, "ip", "addr", "add", f"{address}/30", "dev", inside)
+        _ip("netns", "exec", namespace, "ip", "link", "set", inside, "up")
+        _ip("netns", "exec", namespace, "ip", "link", "set", "lo", "up")
+        yield NsHost(namespace, address, inside)
+    finally:
+        subprocess.run(["ip", "link", "del", outside], check=False, capture_output=True, timeout=10)
+        subprocess.run(
+            ["ip", "netns", "del", namespace], check=False, capture_output=True, timeout=10
+        )
+
+
+@contextmanager
+def ns_hosts(count: int) -> Iterator[list[NsHost]]:
+    reason = available()
+    if reason:
+        service_unavailable(f"test hosts in network namespaces: {reason}")
+    base = int(uuid.uuid4().int % 200)
+    with ExitStack() as stack:
+        yield [stack.enter_context(ns_host(base + i)) for i in range(count)]

@@ -1,0 +1,173 @@
+"""The network module's pure parts: the down-alert state machine, poll spreading, input
+validation, credential encryption and the Alertmanager payload."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from pydantic import ValidationError
+
+from vigil.core.notify import alertmanager_payload
+from vigil.network import alerting, icmp, polling
+from vigil.network.alerting import Counters, DownRule
+from vigil.network.credentials import Vault, fernet_key
+from vigil.network.schemas import DeviceIn, SnmpV3, valid_address
+from vigil.settings import Settings
+
+T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+RULE = DownRule(down_after_failures=3, up_after_successes=2)
+
+
+def run(outcomes: str, rule: DownRule = RULE, suppressed: str | None = None) -> list[str]:
+    """Feeds polls ('x' failed, '.' answered) one a minute; returns the alert's state after
+    each ('-' for no alert)."""
+    counters, state, out = Counters(), None, []
+    for minute, outcome in enumerate(outcomes):
+        now = T0 + timedelta(minutes=minute)
+        counters = counters.after(outcome == ".", now)
+        state = alerting.next_state(state, counters, rule, suppressed, now)  # type: ignore[arg-type]
+        out.append(state or "-")
+        if state == "resolved":
+            state = None
+    return out
+
+
+def test_down_after_n_consecutive_failures_then_resolved_after_m_good_polls() -> None:
+    assert run("..xxx..") == [
+        "-", "-", "pending", "pending", "firing", "firing", "resolved",
+    ]  # fmt: skip
+
+
+def test_a_blip_shorter_than_the_rule_never_fires() -> None:
+    states = run(".xx..x.")
+    assert "firing" not in states
+    assert states[4] == "resolved"  # resolved from pending: nothing is sent for it
+
+
+def test_hysteresis_a_flapping_device_fires_once() -> None:
+    states = run("xxx.x.x.xx..")
+    assert states == ["pending", "pending"] + ["firing"] * 9 + ["resolved"]
+
+
+def test_down_for_m_minutes_fires_before_n_failures() -> None:
+    rule = DownRule(down_after_failures=100, down_after=timedelta(minutes=2))
+    assert run("xxx", rule) == ["pending", "pending", "firing"]
+
+
+def test_a_suppressed_device_stays_pending_and_is_unreachable_behind_its_parent() -> None:
+    assert run("xxxx", suppressed="parent") == ["pending"] * 4
+    counters = Counters(failures=3, failing_since=T0)
+    assert alerting.device_status("pending", counters, RULE, "parent", T0, "up") == "unreachable"
+    assert alerting.device_status("pending", counters, RULE, "maintenance", T0, "up") == "up"
+    assert alerting.device_status("firing", counters, RULE, None, T0, "up") == "down"
+
+
+def test_maintenance_windows() -> None:
+    windows = [{"start": "2026-11-27T11:00:00+00:00", "end": "2026-11-27T12:00:00+00:00"}]
+    assert alerting.in_maintenance(windows, T0 - timedelta(minutes=1))
+    assert not alerting.in_maintenance(windows, T0)  # the end is excluded
+    assert not alerting.in_maintenance([], T0)
+
+
+def test_polls_are_spread_over_the_interval_and_each_device_polls_once_per_interval() -> None:
+    interval = 60
+    phases = sorted(polling.phase(i, interval) for i in range(1, 1001))
+    # 1,000 devices in 60 one-second buckets: none holds more than 3x its share.
+    buckets = [0] * interval
+    for p in phases:
+        buckets[int(p)] += 1
+    assert max(buckets) < 3 * 1000 / interval
+    device = SimpleNamespace(id=7, icmp_interval_seconds=interval, created_at=T0)
+    polls, last = 0, None
+    for second in range(0, 600, 10):  # a tick every 10 s for 10 minutes
+        now = T0 + timedelta(seconds=second)
+        if polling.is_due(device, last, now):  # type: ignore[arg-type]
+            polls, last = polls + 1, now
+    assert polls == 10  # the first at its phase after it was added, then one a minute
+
+
+def test_addresses() -> None:
+    assert valid_address(" 10.0.0.1 ") == "10.0.0.1"
+    assert valid_address("2001:DB8::1") == "2001:db8::1"
+    assert valid_address("Core-1.Example.org.") == "core-1.example.org"
+    for bad in ("10.0.0.256", "-bad.example", "a b", "", "1.2.3", "x" * 64 + ".org"):
+        with pytest.raises(ValueError, match="neither"):
+            valid_address(bad)
+
+
+def test_device_input_is_checked() -> None:
+    with pytest.raises(ValidationError):
+        DeviceIn(name="r1", address="10.0.0.1", icmp_interval_seconds=1)
+    with pytest.raises(ValidationError, match="priv"):
+        SnmpV3(version="3", user="u", priv_protocol="AES", priv_key="12345678")  # type: ignore[arg-type]
+    device = DeviceIn(name=" r1 ", address="10.0.0.1", tags=["b", "a", "b"], type="Router")
+    assert (device.name, device.tags, device.type) == ("r1", ["a", "b"], "router")
+
+
+def test_credentials_are_encrypted_and_need_the_key(tmp_path: Path) -> None:
+    vault = Vault.from_settings(Settings(network_secret_key="one key", data_dir=tmp_path))
+    token = vault.seal({"version": "2c", "community": "s3cret"})
+    assert "s3cret" not in token
+    assert vault.open(token) == {"version": "2c", "community": "s3cret"}
+    rotated = Vault.from_settings(
+        Settings(
+            network_secret_key="two key",
+            network_previous_secret_keys="one key",
+            data_dir=tmp_path,
+        )
+    )
+    assert rotated.open(token)["community"] == "s3cret"
+    other = Vault.from_settings(Settings(network_secret_key="other", data_dir=tmp_path))
+    with pytest.raises(Exception, match="do not decrypt"):
+        other.open(token)
+    generated = Vault.from_settings(Settings(data_dir=tmp_path))
+    assert (tmp_path / "network_secret_key").stat().st_mode & 0o777 == 0o600
+    again = Vault.from_settings(Settings(data_dir=tmp_path))
+    assert again.open(generated.seal({"a": 1})) == {"a": 1}
+    assert fernet_key(fernet_key("x").decode()) == fernet_key("x")
+
+
+def test_alertmanager_payload() -> None:
+    notice = alerting.notice(
+        alert_id=5,
+        state="resolved",
+        device="core-1",
+        address="10.0.0.1",
+        site="waw",
+        started_at=T0,
+        fired_at=T0 + timedelta(minutes=3),
+        resolved_at=T0 + timedelta(minutes=9),
+    )
+    body = alertmanager_payload(notice)
+    assert body["version"] == "4"
+    assert body["status"] == "resolved"
+    [alert] = body["alerts"]
+    assert alert["labels"] == {
+        "alertname": "DeviceDown",
+        "device": "core-1",
+        "address": "10.0.0.1",
+        "severity": "critical",
+        "site": "waw",
+    }
+    assert alert["startsAt"] == "2026-11-27T12:03:00Z"
+    assert alert["endsAt"] == "2026-11-27T12:09:00Z"
+    firing = alerting.notice(
+        alert_id=5, state="firing", device="core-1", address="10.0.0.1", site="waw",
+        started_at=T0, fired_at=T0, resolved_at=None,
+    )  # fmt: skip
+    fired = alertmanager_payload(firing)["alerts"][0]
+    assert fired["endsAt"] == "0001-01-01T00:00:00Z"
+    assert fired["fingerprint"] == alert["fingerprint"]  # the same alert, opened and closed
+
+
+def test_socket_kind_follows_ping_group_range(tmp_path: Path) -> None:
+    path = tmp_path / "range"
+    path.write_text("1\t0\n")  # the kernel's default: nobody
+    assert not icmp.unprivileged_allowed(0, path)
+    path.write_text("0\t2147483647\n")
+    assert icmp.unprivileged_allowed(1000, path)
+    assert icmp.use_raw_sockets("raw")
+    assert not icmp.use_raw_sockets("unprivileged")
