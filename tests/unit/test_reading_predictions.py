@@ -144,3 +144,17 @@ def test_every_model_beats_the_naive_baseline_on_a_generated_history() -> None:
     assert result.books > 100
     for model in ("simple", "speed", "contextual"):
         assert result.mae_days[model] < result.mae_days["baseline"], result
+
+
+def test_a_live_prediction_learns_from_todays_session_the_backtest_does_not() -> None:
+    today = MONDAY.toordinal()
+    start = (today - date(1970, 1, 1).toordinal()) * 86_400.0 + 8 * HOUR
+    h = History.empty()
+    session_today = History(
+        h.log_start, h.log_end, h.log_pages, floats(start), floats(HOUR), floats(30), ints(today)
+    )
+    assert fit(session_today, today).speed is None  # what was known at the start of today
+    live = fit(session_today, today, with_today=True)
+    assert live.speed is not None
+    assert live.speed.pages_per_hour == pytest.approx(30.0)
+    assert live.habit is None  # today is not over: no weekday habit from it

@@ -69,7 +69,7 @@ UNAVAILABLE: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _entry_out(entry: ListEntry, book: Book) -> EntryOut:
+def entry_out(entry: ListEntry, book: Book) -> EntryOut:
     pages = service.effective_pages(entry, book)
     return EntryOut(
         id=entry.id,
@@ -125,7 +125,7 @@ def search(
 def get_list(
     user: Owner, session: SessionDep, status: Annotated[StatusName | None, Query()] = None
 ) -> list[EntryOut]:
-    return [_entry_out(e, b) for e, b in service.list_entries(session, user, status)]
+    return [entry_out(e, b) for e, b in service.list_entries(session, user, status)]
 
 
 @router.post(
@@ -147,12 +147,12 @@ def add_entry(body: EntryIn, user: Owner, rt: RuntimeDep) -> EntryOut:
     with rt.db.session(write=True) as session:
         book = service.upsert_book(session, hit)
         entry = service.add_to_list(session, user, book, body.status)
-        return _entry_out(entry, book)
+        return entry_out(entry, book)
 
 
 @router.get("/list/{entry_id}", response_model=EntryOut, summary="One book of your list")
 def get_entry(entry_id: EntryIdP, user: Owner, session: SessionDep) -> EntryOut:
-    return _entry_out(*service.get_entry(session, user, entry_id))
+    return entry_out(*service.get_entry(session, user, entry_id))
 
 
 @router.patch(
@@ -168,7 +168,7 @@ def patch_entry(entry_id: EntryIdP, body: EntryPatch, user: Owner, session: Sess
         position=body.position,
         **({"page_count": body.page_count} if "page_count" in fields else {}),
     )
-    return _entry_out(*service.update_entry(session, user, entry_id, changes))
+    return entry_out(*service.update_entry(session, user, entry_id, changes))
 
 
 @router.delete("/list/{entry_id}", status_code=204, summary="Take a book off your list")

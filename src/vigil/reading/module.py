@@ -1,7 +1,9 @@
 """The reading module's registration with core (ChronoBook)."""
 
 from vigil.core.modules import Module
-from vigil.reading import cli
+from vigil.reading import cli, web
 from vigil.reading.api import router
 
-module = Module(name="reading", title="Reading (ChronoBook)", router=router, cli=cli.build)
+module = Module(
+    name="reading", title="Reading (ChronoBook)", router=router, web=web.pages, cli=cli.build
+)

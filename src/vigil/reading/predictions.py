@@ -149,7 +149,7 @@ def predict(
     known = [q for q in queue if q.pages_left is not None]
     pages = np.array([q.pages_left for q in known], dtype=np.float64)
     read_today = float(history.pages[history.day == day].sum())
-    models = fit(history, day)
+    models = fit(history, day, with_today=True)
     chosen, reason = models.choice()
     if model != "auto":
         chosen, reason = model, f"asked for the {model} model"

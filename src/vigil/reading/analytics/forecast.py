@@ -104,12 +104,14 @@ class Models:
         )
 
 
-def fit(history: History, today: int) -> Models:
-    """Fits every model on what was known before ``today``."""
-    known = history.before(today)
-    pace = simple_pace(known.log_start, known.log_end, known.log_pages, today)
+def fit(history: History, today: int, *, with_today: bool = False) -> Models:
+    """Fits every model on what was known before ``today`` (the backtest), or with
+    ``with_today`` also on today's sessions and log (a live prediction: the first timed
+    session counts at once). The weekday habit never takes today: it is not over."""
+    known = history.before(today + 1 if with_today else today)
+    pace = simple_pace(known.log_start, known.log_end, known.log_pages, today + int(with_today))
     speed = speed_habit(known.start, known.duration, known.pages, float("inf"))
-    first, days = known.daily(today)
+    first, days = history.before(today).daily(today)
     weekday = date.fromordinal(first).weekday() if len(days) else 0
     habit = weekday_habit(days, weekday) if len(days) else None
     return Models(pace, speed, habit, len(days))
