@@ -11,8 +11,8 @@ device states and the alert evaluation, committed), with every device forced due
 concurrency 50 (the default); ``count`` 1 and 3 echo requests per device; both socket kinds:
 
 - ``raw``: what root gets when ``net.ipv4.ping_group_range`` admits nobody (Debian's
-  default). icmplib opens one raw socket per target in flight and every raw socket receives
-  a copy of every ICMP packet, so the work grows with (targets in flight x packets);
+  default): one raw socket per address family shared by every target
+  (``vigil.network.rawping``);
 - ``unprivileged``: datagram ICMP sockets, demultiplexed by the kernel. For this run the
   bench widens ``ping_group_range`` (a per-namespace sysctl) and restores it afterwards.
 """

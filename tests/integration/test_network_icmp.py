@@ -56,6 +56,17 @@ def test_loopback_polls_measure_rtt_and_loss() -> None:
         assert set(r.samples()) == set(icmp.METRICS)
 
 
+@pytest.mark.parametrize("raw", [True, False], ids=["raw", "unprivileged"])
+def test_a_sweep_of_many_targets_matches_every_reply_to_its_request(raw: bool) -> None:
+    if not raw and not icmp.unprivileged_allowed():
+        pytest.skip("net.ipv4.ping_group_range admits no datagram ICMP sockets here")
+    targets = [(i, f"127.2.{i // 250}.{i % 250 + 1}") for i in range(300)]
+    settings = icmp.PingSettings(count=2, interval=0.0, timeout=1.0, concurrency=100, raw=raw)
+    results = icmp.poll(targets, settings)
+    assert [r.address for r in results] == [a for _, a in targets]
+    assert all((r.sent, r.received) == (2, 2) for r in results), [r for r in results if not r.ok]
+
+
 def test_a_host_whose_link_is_down_does_not_answer(hosts: list[NsHost]) -> None:
     host = hosts[0]
     settings = icmp.PingSettings(count=2, interval=0.0, timeout=0.3)

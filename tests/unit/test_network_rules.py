@@ -3,6 +3,7 @@ validation, credential encryption and the Alertmanager payload."""
 
 from __future__ import annotations
 
+import struct
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -11,7 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from vigil.core.notify import alertmanager_payload
-from vigil.network import alerting, icmp, polling
+from vigil.network import alerting, icmp, polling, rawping
 from vigil.network.alerting import Counters, DownRule
 from vigil.network.credentials import Vault, fernet_key
 from vigil.network.schemas import DeviceIn, SnmpV3, valid_address
@@ -171,3 +172,14 @@ def test_socket_kind_follows_ping_group_range(tmp_path: Path) -> None:
     assert icmp.unprivileged_allowed(1000, path)
     assert icmp.use_raw_sockets("raw")
     assert not icmp.use_raw_sockets("unprivileged")
+
+
+def test_raw_packets_are_matched_by_identifier_and_sequence() -> None:
+    ip_header = bytes([0x45]) + bytes(19)  # IPv4, 20-byte header
+    echo_reply = struct.pack("!BBHHH", 0, 0, 0, 0x1234, 2) + b"payload"
+    assert rawping._parse(4, ip_header + echo_reply) == (0, 0x1234, 2)
+    assert rawping._parse(6, struct.pack("!BBHHH", 129, 0, 0, 7, 1)) == (129, 7, 1)
+    request = struct.pack("!BBHHH", 8, 0, 0, 0x1234, 3)
+    unreachable = struct.pack("!BBHI", 3, 1, 0, 0) + ip_header + request
+    assert rawping._parse(4, ip_header + unreachable) == (3, 0x1234, 3)  # quotes the request
+    assert rawping._parse(4, b"\x45" + bytes(10)) is None  # truncated

@@ -1,9 +1,12 @@
 """The ICMP collector: echo requests to many devices at once (icmplib, asyncio).
 
-Each target is one ``icmplib.async_ping`` (what ``async_multiping`` runs per address) under a
-semaphore that bounds how many are in flight, with its own deadline and its own error, so one
-bad name or a slow host never takes a batch down with it. A poll is ``count`` echo requests
-``interval`` apart, each waited for ``timeout`` seconds; it succeeds when any reply came back.
+Targets are polled under a semaphore that bounds how many are in flight, each with its own
+deadline and its own error, so one bad name or a slow host never takes a batch down with it.
+On datagram sockets each target is one ``icmplib.async_ping`` (what ``async_multiping`` runs
+per address); on raw sockets all targets share one socket per address family
+(:mod:`vigil.network.rawping`: per-target raw sockets each read every ICMP packet). A poll
+is ``count`` echo requests ``interval`` apart, each waited for ``timeout`` seconds; it
+succeeds when any reply came back.
 
 Sockets: datagram ("unprivileged") ICMP sockets when ``net.ipv4.ping_group_range`` admits the
 process's group, raw sockets (root or CAP_NET_RAW) otherwise; ``VIGIL_NETWORK_ICMP_PRIVILEGED``
@@ -13,6 +16,8 @@ forces either (docs/network.md).
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import itertools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,7 +25,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from icmplib import ICMPLibError, NameLookupError, SocketPermissionError, async_ping
+from icmplib import (
+    ICMPLibError,
+    NameLookupError,
+    SocketPermissionError,
+    async_ping,
+    async_resolve,
+)
+
+from vigil.network.rawping import RawPinger
 
 PING_GROUP_RANGE = Path("/proc/sys/net/ipv4/ping_group_range")
 Privileged = Literal["auto", "raw", "unprivileged"]
@@ -104,8 +117,42 @@ class PollResult:
         return {k: v for k, v in values.items() if v is not None}
 
 
+def _stats(
+    key: int, address: str, at: datetime, sent: int, rtts: list[float], error: str | None
+) -> PollResult:
+    if not rtts:
+        return PollResult(key, address, at, sent, 0, error=error or "no reply")
+    diffs = [abs(b - a) for a, b in itertools.pairwise(rtts)]
+    return PollResult(
+        key,
+        address,
+        at,
+        sent,
+        len(rtts),
+        round(min(rtts), 3),
+        round(sum(rtts) / len(rtts), 3),
+        round(max(rtts), 3),
+        round(sum(diffs) / len(diffs), 3) if diffs else 0.0,
+    )
+
+
+async def _raw_ping(
+    pinger: RawPinger, address: str, settings: PingSettings
+) -> tuple[int, list[float], str | None]:
+    try:
+        ipaddress.ip_address(address)
+        target = address
+    except ValueError:
+        target = (await async_resolve(address))[0]
+    return await pinger.ping(target, settings.count, settings.interval, settings.timeout)
+
+
 async def ping_one(
-    key: int, address: str, settings: PingSettings, semaphore: asyncio.Semaphore | None = None
+    key: int,
+    address: str,
+    settings: PingSettings,
+    semaphore: asyncio.Semaphore | None = None,
+    pinger: RawPinger | None = None,
 ) -> PollResult:
     at = datetime.now(UTC)
 
@@ -114,6 +161,11 @@ async def ping_one(
 
     async def ping() -> PollResult:
         try:
+            if pinger is not None:
+                sent, rtts, error = await asyncio.wait_for(
+                    _raw_ping(pinger, address, settings), settings.deadline
+                )
+                return _stats(key, address, at, sent, rtts, error)
             host = await asyncio.wait_for(
                 async_ping(
                     address,
@@ -160,7 +212,14 @@ async def poll_many(targets: Sequence[tuple[int, str]], settings: PingSettings) 
     """Polls every (key, address) with at most ``settings.concurrency`` in flight; one
     result per target, in order."""
     semaphore = asyncio.Semaphore(settings.concurrency)
-    return list(await asyncio.gather(*(ping_one(k, a, settings, semaphore) for k, a in targets)))
+    if not settings.raw:
+        return list(
+            await asyncio.gather(*(ping_one(k, a, settings, semaphore) for k, a in targets))
+        )
+    async with RawPinger() as pinger:
+        return list(
+            await asyncio.gather(*(ping_one(k, a, settings, semaphore, pinger) for k, a in targets))
+        )
 
 
 def poll(targets: Sequence[tuple[int, str]], settings: PingSettings) -> list[PollResult]:
