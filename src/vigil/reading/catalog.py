@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from vigil.core.cache import Cache, cache_key
 from vigil.reading.sources.base import BookHit, BookSource, BookSourceError
@@ -119,10 +119,7 @@ class Catalog:
             return hit
         if pages is None:
             return hit
-        return BookHit(
-            hit.source, hit.source_id, hit.title, hit.authors, pages, hit.isbn13,
-            hit.cover_url, hit.published,
-        )  # fmt: skip
+        return replace(hit, page_count=pages)
 
     # --- one book -------------------------------------------------------------------------
     def lookup(self, source: str, source_id: str) -> BookHit | None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from vigil.core.auth import audit
@@ -83,12 +83,17 @@ def effective_pages(entry: ListEntry, book: Book) -> int | None:
 # --- the list -----------------------------------------------------------------------------
 
 
-def _entry_row(session: Session, user_id: int, entry_id: int) -> tuple[ListEntry, Book]:
-    row = session.execute(
+def _owned_entries(user_id: int) -> Select[ListEntry, Book]:
+    """The user's list entries with their books: every list query starts here."""
+    return (
         select(ListEntry, Book)
         .join(Book, Book.id == ListEntry.book_id)
-        .where(ListEntry.id == entry_id, ListEntry.user_id == user_id)
-    ).first()
+        .where(ListEntry.user_id == user_id)
+    )
+
+
+def _entry_row(session: Session, user_id: int, entry_id: int) -> tuple[ListEntry, Book]:
+    row = session.execute(_owned_entries(user_id).where(ListEntry.id == entry_id)).first()
     if row is None:
         raise NotFound(f"No book {entry_id} on your list; GET /api/v1/reading/list lists them.")
     return row[0], row[1]
@@ -101,18 +106,16 @@ def get_entry(session: Session, user_id: int, entry_id: int) -> tuple[ListEntry,
 def list_entries(
     session: Session, user_id: int, status: str | None = None
 ) -> list[tuple[ListEntry, Book]]:
-    stmt = (
-        select(ListEntry, Book)
-        .join(Book, Book.id == ListEntry.book_id)
-        .where(ListEntry.user_id == user_id)
-    )
+    stmt = _owned_entries(user_id)
     if status is not None:
         stmt = stmt.where(ListEntry.status == status)
     rows = session.execute(stmt.order_by(ListEntry.position, ListEntry.id)).all()
     return [(entry, book) for entry, book in rows]
 
 
-def add_to_list(session: Session, user_id: int, book: Book, status: str = Status.TBR) -> ListEntry:
+def add_to_list(
+    session: Session, user_id: int, book: Book, status: str = Status.TBR, current_page: int = 0
+) -> ListEntry:
     lock_user(session, user_id)
     taken = session.scalar(
         select(ListEntry.id).where(ListEntry.user_id == user_id, ListEntry.book_id == book.id)
@@ -126,7 +129,7 @@ def add_to_list(session: Session, user_id: int, book: Book, status: str = Status
         book_id=book.id,
         status=status,
         position=(last or 0) + 1,
-        current_page=0,
+        current_page=current_page,
         added_at=now,
         updated_at=now,
     )
@@ -339,11 +342,7 @@ def start_session(session: Session, user_id: int, entry_id: int, now: datetime) 
 
 
 def _entry_of_book(session: Session, user_id: int, book_id: int) -> tuple[ListEntry, Book] | None:
-    row = session.execute(
-        select(ListEntry, Book)
-        .join(Book, Book.id == ListEntry.book_id)
-        .where(ListEntry.user_id == user_id, ListEntry.book_id == book_id)
-    ).first()
+    row = session.execute(_owned_entries(user_id).where(ListEntry.book_id == book_id)).first()
     return (row[0], row[1]) if row is not None else None
 
 
@@ -512,9 +511,8 @@ def import_goodreads(session: Session, user_id: int, content: str, today: date) 
         if listed is not None:
             already += 1
             continue
-        entry = add_to_list(session, user_id, book, row.status)
-        if row.status == Status.FINISHED and book.page_count:
-            entry.current_page = book.page_count
+        finished = row.status == Status.FINISHED
+        add_to_list(session, user_id, book, row.status, (book.page_count or 0) if finished else 0)
         added += 1
         if row.status == Status.FINISHED and row.started and row.finished and book.page_count:
             log_row = LogEntry(

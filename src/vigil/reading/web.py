@@ -7,15 +7,15 @@ and answer with a redirect and a flash message (the API's message when refused).
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path as FilePath
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from vigil.core.deps import runtime as runtime_dep
-from vigil.core.problems import NotFound, Problem
+from vigil.core.problems import Problem
 from vigil.core.runtime import Runtime
 from vigil.core.web import NavLink, WebPages, flash, render
 from vigil.reading import predictions, service
@@ -127,7 +127,7 @@ def stop(user: Owner, rt: RuntimeDep, end_page: Annotated[int, Form(ge=0, le=100
 def finish(
     user: Owner,
     rt: RuntimeDep,
-    entry_id: int,
+    entry_id: Annotated[int, Path(ge=1, le=2_147_483_647)],
     started_on: Annotated[str, Form(max_length=10)],
     finished_on: Annotated[str, Form(max_length=10)],
 ) -> Response:
@@ -139,13 +139,13 @@ def finish(
     try:
         with rt.db.session(write=True) as session:
             service.add_log(session, user, entry_id, start_day, end_day, datetime.now(UTC).date())
-    except (Problem, NotFound) as exc:
+    except Problem as exc:
         return _back(exc.detail, "error")
     return _back("Marked finished and logged.")
 
 
 pages = WebPages(
     router=router,
-    templates=Path(__file__).parent / "templates",
+    templates=FilePath(__file__).parent / "templates",
     nav=(NavLink("Reading", PATH),),
 )
