@@ -54,7 +54,12 @@ CASES: dict[str, dict[str, Any]] = {
         },
         "monitoring": {"serviceMonitor": {"enabled": True}, "prometheusRule": {"enabled": True}},
         "workers": {"collect": {"enabled": True}},
-        "config": {"VIGIL_LOG_LEVEL": "DEBUG", "VIGIL_REGISTRATION_ENABLED": "false"},
+        "config": {
+            "VIGIL_LOG_LEVEL": "DEBUG",
+            "VIGIL_REGISTRATION_ENABLED": "false",
+            "OTEL_TRACES_EXPORTER": "otlp",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": "http://tempo.monitoring:4318",
+        },
     },
 }
 

@@ -10,7 +10,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from limits import parse_many
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from vigil.core.notify import WebhookTarget
@@ -350,6 +350,15 @@ class Settings(BaseSettings):
     )
     scheduler_lock_ttl: float = Field(
         15.0, ge=1, description="Seconds the active scheduler's Redis lock lives unrenewed."
+    )
+
+    # --- traces (vigil.core.tracing; docs/observability.md) -----------------------------------
+    otel_traces_exporter: Literal["none", "otlp", "console"] = Field(
+        "none",
+        validation_alias=AliasChoices("OTEL_TRACES_EXPORTER", "VIGIL_OTEL_TRACES_EXPORTER"),
+        description="OpenTelemetry's standard variable: otlp exports spans over OTLP/HTTP "
+        "(OTEL_EXPORTER_OTLP_* say where), console prints them; none (Vigil's default, unlike "
+        "the SDK's) installs no tracing at all.",
     )
 
     @model_validator(mode="after")

@@ -31,6 +31,7 @@ from vigil.core.problems import install_problem_handlers, problem_response
 from vigil.core.ratelimit import RateLimiter, RateLimitMiddleware
 from vigil.core.runtime import Runtime
 from vigil.core.scheduling import Scheduler
+from vigil.core.tracing import instrument_app
 from vigil.core.web.shell import install_web
 from vigil.settings import get_settings
 
@@ -87,6 +88,7 @@ def create_app(runtime: Runtime, scheduler: Scheduler | None = None) -> FastAPI:
         )
     app.add_middleware(RequestContextMiddleware)
     install_problem_handlers(app)
+    instrument_app(app)  # a span around each request when tracing is on (vigil.core.tracing)
 
     @app.get(
         "/health",

@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 from typing import Literal
 
+from vigil.core import tracing
 from vigil.core.cache import Cache, create_cache, wire_invalidation
 from vigil.core.db import Database
 from vigil.core.events import EventBus, RedisEventBus, create_event_bus
@@ -51,6 +52,8 @@ class Runtime:
         no trigger. Without a broker every role runs jobs here, as embedded."""
         settings = settings or get_settings()
         db = db or Database.from_url(settings.effective_database_url)
+        if tracing.setup(settings, role):  # off (nothing installed) unless OTEL_TRACES_EXPORTER
+            tracing.instrument_engine(db.engine)
         events: EventBus = create_event_bus(settings.redis_url, settings.event_channels)
         modules = load_modules()
         registry = JobRegistry()
