@@ -51,7 +51,7 @@ lint: $(STAMP) typecheck check-deploy
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
-	$(BIN)/mypy deploy/tools/chart.py
+	$(BIN)/mypy deploy/tools/chart.py deploy/tools/bump_image.py
 
 ## Static checks of the deploy files, offline (no cluster, no container engine, no helm binary;
 ## docs/deploy.md): Dockerfile, compose, Prometheus config and alert rules (promtool comes with
@@ -62,6 +62,7 @@ typecheck: $(STAMP)
 check-deploy: $(STAMP) $(CHECKOV) $(CRDS_OK)
 	$(BIN)/hadolint deploy/Dockerfile
 	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec deploy/compose.yaml
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/ci.yml
 	promtool check config deploy/prometheus/prometheus.yml
 	promtool check rules deploy/helm/vigil/files/alerts.yml
 	promtool test rules deploy/prometheus/tests/alerts.test.yml
