@@ -52,7 +52,11 @@ CASES: dict[str, dict[str, Any]] = {
             "host": "vigil.example.com",
             "tlsSecretName": "vigil-tls",
         },
-        "monitoring": {"serviceMonitor": {"enabled": True}, "prometheusRule": {"enabled": True}},
+        "monitoring": {
+            "serviceMonitor": {"enabled": True},
+            "prometheusRule": {"enabled": True},
+            "grafanaDashboards": {"enabled": True},
+        },
         "workers": {"collect": {"enabled": True}},
         "config": {
             "VIGIL_LOG_LEVEL": "DEBUG",
@@ -70,7 +74,11 @@ KUSTOMIZE_BASE: dict[str, Any] = {
     "ingress": {"enabled": True},
 }
 _DEV_STORES = {"postgresql": {"enabled": True, "auth": {"password": "dev-password"}}}
-_MONITORING = {"serviceMonitor": {"enabled": True}, "prometheusRule": {"enabled": True}}
+_MONITORING = {
+    "serviceMonitor": {"enabled": True},
+    "prometheusRule": {"enabled": True},
+    "grafanaDashboards": {"enabled": True},
+}
 _GENERATED = (
     "# Generated from deploy/helm/vigil by `python deploy/tools/chart.py write-kustomize`:"
     " do not edit.\n"
@@ -128,7 +136,9 @@ def kustomize_files() -> Iterator[tuple[Path, str]]:
     monitoring = [
         o
         for o in prod
-        if o["kind"] in {"ServiceMonitor", "PrometheusRule"} or _component(o) == "worker-metrics"
+        if o["kind"] in {"ServiceMonitor", "PrometheusRule"}
+        or _component(o) == "worker-metrics"
+        or o["metadata"]["name"].startswith(f"{RELEASE}-dashboard-")
     ]
     yield KUSTOMIZE / "overlays" / "prod" / "monitoring.yaml", _GENERATED + dump(monitoring)
 
