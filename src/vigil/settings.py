@@ -314,6 +314,23 @@ class Settings(BaseSettings):
         "allowed by net.ipv4.ping_group_range) or auto (unprivileged when the range admits "
         "this process's group, raw otherwise).",
     )
+    network_snmp_tick_seconds: int = Field(
+        30,
+        ge=1,
+        le=3600,
+        description="How often the network.snmp job looks for devices due an SNMP poll "
+        "(devices with snmp_interval_seconds and SNMP credentials).",
+    )
+    network_snmp_timeout_seconds: float = Field(
+        1.0, gt=0, le=30, description="How long the SNMP collector waits for each answer."
+    )
+    network_snmp_retries: int = Field(1, ge=0, le=5, description="SNMP retries per request.")
+    network_snmp_concurrency: int = Field(
+        50, ge=1, le=1000, description="SNMP polls in flight at once per worker process."
+    )
+    network_snmp_deadline_seconds: float = Field(
+        10.0, gt=0, le=300, description="The most one device's SNMP poll may take."
+    )
     network_down_after_failures: int = Field(
         3, ge=1, le=1000, description="Consecutive failed polls before a device is down."
     )

@@ -248,6 +248,9 @@ def test_csv_import_is_all_or_nothing_with_every_wrong_row(app: TestClient) -> N
         ("name,address\n", "text/csv", 422),
         (b"name,address\n\xff\xfe,1\n", "text/csv", 422),
         ("name,address\nx,10.0.0.1,extra\n", "text/csv", 422),
+        ('name,address\n"unclosed,10.0.0.1\n', "text/csv", 422),
+        ("name,address\na\rb,10.0.0.1\n", "text/csv", 422),
+        ("name,address\nx\x00,10.0.0.1\n", "text/csv", 422),
     ],
 )
 def test_csv_import_refuses_what_is_not_a_device_file(

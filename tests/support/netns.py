@@ -7,12 +7,14 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
 from tests.conftest import service_unavailable
+from vigil.network import icmp
 
 
 def _ip(*args: str) -> None:
@@ -26,7 +28,9 @@ class NsHost:
     inside: str  # its interface in the namespace
 
     def link(self, up: bool) -> None:
-        """Takes the host's link down (it stops answering) or brings it back."""
+        """Takes the host's link down (it stops answering) or brings it back; back, it
+        returns once the host answers a ping again (carrier, neighbour discovery), so the
+        next poll of a test sees it up."""
         _ip(
             "netns",
             "exec",
@@ -37,6 +41,13 @@ class NsHost:
             self.inside,
             "up" if up else "down",
         )
+        if not up:
+            return
+        settings = icmp.PingSettings(count=1, interval=0.0, timeout=0.2)
+        deadline = time.monotonic() + 5
+        while not icmp.poll([(0, self.address)], settings)[0].ok:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.address} in {self.namespace} does not answer again")
 
 
 def available() -> str | None:

@@ -12,7 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from vigil.core.notify import alertmanager_payload
-from vigil.network import alerting, icmp, polling, rawping
+from vigil.network import alerting, icmp, polling, rawping, snmp_polling
 from vigil.network.alerting import Counters, DownRule
 from vigil.network.credentials import Vault, fernet_key
 from vigil.network.schemas import DeviceIn, SnmpV3, valid_address
@@ -183,3 +183,13 @@ def test_raw_packets_are_matched_by_identifier_and_sequence() -> None:
     unreachable = struct.pack("!BBHI", 3, 1, 0, 0) + ip_header + request
     assert rawping._parse(4, ip_header + unreachable) == (3, 0x1234, 3)  # quotes the request
     assert rawping._parse(4, b"\x45" + bytes(10)) is None  # truncated
+
+
+def test_counter_rates_handle_wraps_and_restarts() -> None:
+    later = T0 + timedelta(seconds=10)
+    assert snmp_polling.counter_rate(1000, 50, T0, 6000, 60, later) == 500.0
+    wrapped = snmp_polling.counter_rate(2**64 - 1000, 50, T0, 4000, 60, later)
+    assert wrapped == 500.0  # 1,000 to the wrap, 4,000 after it
+    assert snmp_polling.counter_rate(2**32 - 10, 50, T0, 90, 60, later, bits=32) == 10.0
+    assert snmp_polling.counter_rate(9000, 5000, T0, 10, 3, later) is None  # agent restarted
+    assert snmp_polling.counter_rate(1, 50, T0, 2, 60, T0) is None

@@ -204,7 +204,11 @@ def delete_device(device_id: DeviceIdP, session: SessionDep) -> Response:
 
 MetricQ = Annotated[
     str,
-    Query(pattern=r"^[a-z0-9_.:-]{1,64}$", description=f"One of {', '.join(icmp.METRICS)}."),
+    Query(
+        pattern=r"^[A-Za-z0-9_.:/-]{1,64}$",
+        description=f"One of {', '.join(icmp.METRICS)}, or of the SNMP collector's "
+        "(snmp.ok, snmp.uptime_s, snmp.cpu_pct, snmp.mem_pct, if.<ifName>.in_bps, …).",
+    ),
 ]
 
 

@@ -8,7 +8,8 @@ from vigil.core.db import utcnow
 from vigil.core.jobs import JobContext, JobResult, JobSpec
 from vigil.core.notify import DeliveryError, send
 from vigil.core.queue import Trigger
-from vigil.network import icmp, polling
+from vigil.network import icmp, polling, snmp_polling
+from vigil.network.credentials import Vault
 
 ALERT_CHANGED = "network.alert.changed"
 
@@ -34,6 +35,28 @@ def icmp_sweep(ctx: JobContext) -> JobResult:
         "ok",
         applied.samples,
         f"{len(targets)} devices polled: {applied.ok} answered, {applied.failed} did not{changes}",
+    )
+
+
+def snmp_sweep(ctx: JobContext) -> JobResult:
+    """Polls the devices due an SNMP poll (``params["devices"]``: these ids, due or not) and
+    stores their samples, interface rates included."""
+    only = ctx.params.get("devices")
+    vault = Vault.from_settings(ctx.settings)
+    with ctx.db.session() as session:
+        targets = snmp_polling.due_targets(session, utcnow(), vault, only)
+    if not targets:
+        return JobResult("skipped", 0, "no device due an SNMP poll")
+    results = snmp_polling.poll(targets, ctx.settings)
+    with ctx.db.session(write=True) as session:
+        samples, ok, failed = snmp_polling.store_results(session, results)
+    ctx.rows_written += samples
+    errors = "; ".join(f"{r.target.address}: {r.error}" for r in results if r.error)
+    return JobResult(
+        "ok",
+        samples,
+        f"{len(targets)} devices polled: {ok} answered, {failed} did not"
+        + (f" ({errors[:500]})" if errors else ""),
     )
 
 
@@ -79,6 +102,13 @@ JOBS = (
         queue="collect",
         interval_setting="network_icmp_tick_seconds",
         description="Ping the devices due a poll; store RTT and loss; move down alerts.",
+    ),
+    JobSpec(
+        name="network.snmp",
+        func=snmp_sweep,
+        queue="collect",
+        interval_setting="network_snmp_tick_seconds",
+        description="SNMP: uptime, CPU, memory, interface status, counters and rates.",
     ),
     JobSpec(
         name="network.alerts.notify",

@@ -72,11 +72,13 @@ def slot(moment: datetime, device_id: int, interval: int) -> int:
     return math.floor((moment.timestamp() - phase(device_id, interval)) / interval)
 
 
-def is_due(device: Device, last_poll_at: datetime | None, now: datetime) -> bool:
+def is_due(
+    device: Device, last_poll_at: datetime | None, now: datetime, interval: int | None = None
+) -> bool:
     """A device polled in an earlier slot is due once its next slot starts; one never
     polled is due at its phase after it was added (a thousand devices imported at once are
-    spread over their interval too)."""
-    interval = device.icmp_interval_seconds
+    spread over their interval too). ``interval``: the collector's (default: ICMP's)."""
+    interval = interval or device.icmp_interval_seconds
     reference = last_poll_at or device.created_at
     return slot(now, device.id, interval) > slot(reference, device.id, interval)
 

@@ -356,13 +356,16 @@ Parsed = list[tuple[int, DeviceIn, str | None]]  # (line, device, parent's name)
 def parse_csv(text: str, existing: set[str]) -> Parsed:
     """Every row of the file as a device, or :class:`ImportRefused` listing every wrong row.
     ``existing``: the names (lower case) already in the inventory, for the parents."""
-    reader = csv.DictReader(io.StringIO(text))
-    _read_header(reader)
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        _read_header(reader)
+        rows = [(reader.line_num, row) for row in reader]
+    except csv.Error as exc:
+        raise BadRequest(f"The CSV file cannot be read (line {reader.line_num}): {exc}.") from None
     errors: list[dict[str, Any]] = []
     parsed: Parsed = []
     seen: dict[str, int] = {}
-    for row in reader:
-        line = reader.line_num
+    for line, row in rows:
         if None in row:
             errors.append({"row": line, "message": "more fields than header columns"})
             continue

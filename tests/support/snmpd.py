@@ -1,0 +1,118 @@
+"""Debian's snmpd on a high loopback port for tests: a v2c community and a v3 user
+(SHA-256 authentication, AES privacy), its own config and state in a temporary directory,
+stopped (and its files removed) when the block ends."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import service_unavailable
+
+COMMUNITY = "vigil-test"
+USER, AUTH_KEY, PRIV_KEY = "vigilv3", "auth-pass-123", "priv-pass-123"
+SNMPD = "/usr/sbin/snmpd"
+
+
+@dataclass(frozen=True)
+class Snmpd:
+    port: int
+
+    @property
+    def v2c(self) -> dict[str, Any]:
+        return {"version": "2c", "community": COMMUNITY}
+
+    @property
+    def v3(self) -> dict[str, Any]:
+        return {
+            "version": "3",
+            "user": USER,
+            "auth_protocol": "SHA256",
+            "auth_key": AUTH_KEY,
+            "priv_protocol": "AES",
+            "priv_key": PRIV_KEY,
+        }
+
+
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _answers(port: int) -> bool:
+    done = subprocess.run(
+        [
+            "snmpget",
+            "-v2c",
+            "-c",
+            COMMUNITY,
+            "-t",
+            "0.3",
+            "-r",
+            "0",
+            f"127.0.0.1:{port}",
+            "1.3.6.1.2.1.1.3.0",
+        ],
+        capture_output=True,
+        check=False,
+        timeout=5,
+    )
+    return done.returncode == 0
+
+
+@contextmanager
+def snmpd() -> Iterator[Snmpd]:
+    if shutil.which(SNMPD) is None and shutil.which("snmpd") is None:
+        service_unavailable("Debian's snmpd is not installed (apt-get install snmpd snmp)")
+    if shutil.which("snmpget") is None:
+        service_unavailable("net-snmp's snmpget is not installed (apt-get install snmp)")
+    folder = Path(tempfile.mkdtemp(prefix="vigil-snmpd-"))
+    port = _free_udp_port()
+    config = folder / "snmpd.conf"
+    config.write_text(
+        f"rocommunity {COMMUNITY} 127.0.0.1\n"
+        f'createUser {USER} SHA256 "{AUTH_KEY}" AES "{PRIV_KEY}"\n'
+        f"rouser {USER} priv\n"
+    )
+    proc = subprocess.Popen(
+        [
+            shutil.which("snmpd") or SNMPD,
+            "-f",
+            "-Lo",
+            "-C",
+            "-c",
+            str(config),
+            f"udp:127.0.0.1:{port}",
+        ],
+        env={"SNMP_PERSISTENT_DIR": str(folder / "state"), "MIBS": "", "PATH": "/usr/bin:/bin"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not _answers(port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                output = proc.stdout.read().decode() if proc.stdout else ""
+                service_unavailable(f"snmpd did not start on port {port}: {output[-500:]}")
+            time.sleep(0.1)
+        yield Snmpd(port)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stdout:
+            proc.stdout.close()
+        shutil.rmtree(folder, ignore_errors=True)
