@@ -10,6 +10,7 @@ from typing import Any, cast
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vigil.core.logging import request_id_var
@@ -131,6 +132,19 @@ def install_problem_handlers(app: FastAPI) -> None:
             HTTPStatus(exc.status_code).phrase,
             detail,
             headers=dict(exc.headers) if exc.headers else None,
+        )
+
+    @app.exception_handler(DataError)
+    async def _refused_value(request: Request, exc: DataError) -> Response:
+        # The database refused a value that passed validation (PostgreSQL takes no NUL
+        # character in text, say): bad input, so a 422; the transaction is rolled back.
+        log.info("database refused a value on %s: %s", request.url.path, exc.orig)
+        return _answer(
+            request,
+            422,
+            "Invalid request",
+            "A value was refused by the database: text may not contain NUL (\\x00) "
+            "characters, and numbers must fit their field. Check the parameters and body.",
         )
 
     @app.exception_handler(Exception)
