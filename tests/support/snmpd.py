@@ -78,8 +78,9 @@ def snmpd() -> Iterator[Snmpd]:
         service_unavailable("net-snmp's snmpget is not installed (apt-get install snmp)")
     folder = Path(tempfile.mkdtemp(prefix="vigil-snmpd-"))
     port = _free_udp_port()
-    config = folder / "snmpd.conf"
+    config, log = folder / "snmpd.conf", folder / "snmpd.log"
     config.write_text(
+        "dontLogTCPWrappersConnects yes\n"  # no log line per request
         f"rocommunity {COMMUNITY} 127.0.0.1\n"
         f'createUser {USER} SHA256 "{AUTH_KEY}" AES "{PRIV_KEY}"\n'
         f"rouser {USER} priv\n"
@@ -88,21 +89,22 @@ def snmpd() -> Iterator[Snmpd]:
         [
             shutil.which("snmpd") or SNMPD,
             "-f",
-            "-Lo",
+            "-Lf",
+            str(log),
             "-C",
             "-c",
             str(config),
             f"udp:127.0.0.1:{port}",
         ],
         env={"SNMP_PERSISTENT_DIR": str(folder / "state"), "MIBS": "", "PATH": "/usr/bin:/bin"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        stdout=subprocess.DEVNULL,  # a pipe nobody reads would stop the agent when full
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 10
         while not _answers(port):
             if proc.poll() is not None or time.monotonic() > deadline:
-                output = proc.stdout.read().decode() if proc.stdout else ""
+                output = log.read_text(errors="replace") if log.exists() else ""
                 service_unavailable(f"snmpd did not start on port {port}: {output[-500:]}")
             time.sleep(0.1)
         yield Snmpd(port)
@@ -113,6 +115,4 @@ def snmpd() -> Iterator[Snmpd]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        if proc.stdout:
-            proc.stdout.close()
         shutil.rmtree(folder, ignore_errors=True)
