@@ -211,7 +211,13 @@ def test_maintenance_silences_a_device(
 
 def test_only_due_devices_are_polled(db: TransactionalDatabase) -> None:
     client, runtime = api(db, as_role="operator", cache_ttl=0, rate_limit="", **FAST)
-    client.post("/api/v1/devices", json={"name": "new", "address": "127.0.0.1"})
+    # A day-long interval: the first slot starts within the next day, so the chance that it
+    # starts in the milliseconds between adding and polling is ~1e-6 (60 s: ~1e-3, a flake).
+    added = client.post(
+        "/api/v1/devices",
+        json={"name": "new", "address": "127.0.0.1", "icmp_interval_seconds": 86_400},
+    )
+    assert added.status_code == 201, added.text
     run = runtime.runner.run("network.icmp")  # just added: its first slot is still ahead
     assert (run.status, run.message) == ("skipped", "no device due a poll")
 
