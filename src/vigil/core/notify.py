@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 from pydantic import BaseModel, HttpUrl
@@ -36,6 +36,9 @@ from tenacity import (
 )
 
 from vigil import __version__
+
+if TYPE_CHECKING:  # settings import this module (WebhookTarget)
+    from vigil.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -177,3 +180,20 @@ def send(
             except (_Retryable, DeliveryError) as exc:
                 errors.append(f"{target.url.host}: {exc}")
     return errors
+
+
+def deliver(notices: Sequence[Notice], settings: Settings) -> None:
+    """Sends every notice to every webhook of ``VIGIL_WEBHOOKS`` with the configured
+    retries; raises :class:`DeliveryError` naming the webhooks that refused, if any did
+    (the others got every notice)."""
+    errors: list[str] = []
+    for notice in notices:
+        errors += send(
+            settings.webhooks,
+            notice,
+            max_attempts=settings.webhook_max_attempts,
+            backoff_initial=settings.webhook_backoff_initial_seconds,
+            backoff_max=settings.webhook_backoff_max_seconds,
+        )
+    if errors:
+        raise DeliveryError("; ".join(sorted(set(errors))))

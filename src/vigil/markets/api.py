@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -17,6 +17,7 @@ from vigil.core.deps import db_session, job_registry, settings_dep
 from vigil.core.deps import runtime as runtime_dep
 from vigil.core.jobs import JobRegistry, job_type_stats, recent_runs
 from vigil.core.modules import module_prefix
+from vigil.core.paging import page
 from vigil.core.problems import BadRequest, Unavailable
 from vigil.core.runtime import Runtime
 from vigil.core.scheduling import upcoming_runs
@@ -74,17 +75,6 @@ CodeQ = Annotated[
 ]
 
 
-def _page(items: list[Any], total: int, limit: int, offset: int) -> dict[str, Any]:
-    next_offset = offset + limit if offset + limit < total else None
-    return {
-        "items": items,
-        "total": total,
-        "limit": limit,
-        "offset": offset,
-        "next_offset": next_offset,
-    }
-
-
 def _price_page(
     session: Session,
     asset_ids: list[int],
@@ -103,9 +93,9 @@ def _price_page(
     items, total = service.price_items_json(
         session, asset_ids, start, end, limit, offset, value_field
     )
-    page = _page([], total, limit, offset)
-    del page["items"]
-    rest = orjson.dumps(page)  # {"total":…,"limit":…,"offset":…,"next_offset":…}
+    envelope = page([], total, limit, offset)
+    del envelope["items"]
+    rest = orjson.dumps(envelope)  # {"total":…,"limit":…,"offset":…,"next_offset":…}
     return b'{"items":[' + items.encode() + b"]," + rest[1:]
 
 
@@ -180,7 +170,7 @@ def list_currencies(
     session: SessionDep, limit: LimitQ = 1000, offset: OffsetQ = 0
 ) -> Page[AssetOut]:
     items, total = service.list_assets(session, SeriesKind.CURRENCY, limit, offset)
-    return Page[AssetOut].model_validate(_page(items, total, limit, offset))
+    return Page[AssetOut].model_validate(page(items, total, limit, offset))
 
 
 KindQ = Annotated[
@@ -199,7 +189,7 @@ def list_assets(
     session: SessionDep, kind: KindQ = None, limit: LimitQ = 1000, offset: OffsetQ = 0
 ) -> Page[AssetOut]:
     items, total = service.list_assets(session, kind, limit, offset)
-    return Page[AssetOut].model_validate(_page(items, total, limit, offset))
+    return Page[AssetOut].model_validate(page(items, total, limit, offset))
 
 
 @router.post(
@@ -296,7 +286,7 @@ def list_alert_rules(
 ) -> Page[AlertRuleOut]:
     rows, total = alerting.list_rules(session, asset, limit, offset)
     items = [AlertRuleOut.model_validate(r) for r in rows]
-    return Page[AlertRuleOut].model_validate(_page(items, total, limit, offset))
+    return Page[AlertRuleOut].model_validate(page(items, total, limit, offset))
 
 
 @router.post(
@@ -355,7 +345,7 @@ def list_alerts(
 ) -> Page[AlertOut]:
     rows, total = alerting.list_alerts(session, asset, limit, offset)
     items = [AlertOut.model_validate(r) for r in rows]
-    return Page[AlertOut].model_validate(_page(items, total, limit, offset))
+    return Page[AlertOut].model_validate(page(items, total, limit, offset))
 
 
 @router.get(
@@ -472,8 +462,8 @@ async def list_signals(
 ) -> Response:
     def produce(session: Session) -> bytes:
         rows, total = service.signal_rows(session, code, limit, offset)
-        page = _page([SignalOut.model_validate(r) for r in rows], total, limit, offset)
-        return Page[SignalOut].model_validate(page).model_dump_json().encode()
+        envelope = page([SignalOut.model_validate(r) for r in rows], total, limit, offset)
+        return Page[SignalOut].model_validate(envelope).model_dump_json().encode()
 
     key = cache_key("signals", code.upper() if code else "all", limit, offset)
     return await _cached_json(request, runtime, key, produce)

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from vigil.core.cache import CacheRule, cache_key
 from vigil.core.jobs import JobContext, JobResult, JobSpec
-from vigil.core.notify import DeliveryError, send
+from vigil.core.notify import deliver
 from vigil.core.queue import Trigger
 from vigil.markets import alerting, configured_sources, crypto, miner
 from vigil.markets.brain import BrainSettings, compute_signals, refresh_snapshot, stale_assets
@@ -193,17 +193,7 @@ def notify_alerts(ctx: JobContext) -> JobResult:
             alerting.notice_of(a)
             for a in alerting.alerts_by_id(session, ctx.params.get("alerts", []))
         ]
-    errors: list[str] = []
-    for notice in notices:
-        errors += send(
-            targets,
-            notice,
-            max_attempts=ctx.settings.webhook_max_attempts,
-            backoff_initial=ctx.settings.webhook_backoff_initial_seconds,
-            backoff_max=ctx.settings.webhook_backoff_max_seconds,
-        )
-    if errors:
-        raise DeliveryError("; ".join(sorted(set(errors))))
+    deliver(notices, ctx.settings)
     return JobResult("ok", 0, f"{len(notices)} alerts sent to {len(targets)} webhooks")
 
 

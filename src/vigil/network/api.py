@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from vigil.core.auth.policy import require
 from vigil.core.deps import db_session, runtime_of, settings_dep
 from vigil.core.modules import API_PREFIX, module_prefix
+from vigil.core.paging import page
 from vigil.core.problems import BadRequest, Problem
 from vigil.network import icmp, service
 from vigil.network.credentials import Vault
@@ -75,11 +76,6 @@ def _filter(
 FilterDep = Annotated[service.DeviceFilter, Depends(_filter)]
 
 
-def _page(items: list[Any], total: int, limit: int, offset: int) -> dict[str, Any]:
-    nxt = offset + limit if offset + limit < total else None
-    return {"items": items, "total": total, "limit": limit, "offset": offset, "next_offset": nxt}
-
-
 # --- /api/v1/devices ------------------------------------------------------------------------
 
 
@@ -93,7 +89,7 @@ def list_devices(
     session: SessionDep, flt: FilterDep, limit: LimitQ = 100, offset: OffsetQ = 0
 ) -> Any:
     views, total = service.list_devices(session, flt, limit, offset)
-    return _page([v.out() for v in views], total, limit, offset)
+    return page([v.out() for v in views], total, limit, offset)
 
 
 @devices_router.post(
@@ -253,4 +249,4 @@ def alerts(
     items, total = service.list_alerts(
         session, state=state, device_id=device_id, limit=limit, offset=offset
     )
-    return _page(items, total, limit, offset)
+    return page(items, total, limit, offset)

@@ -6,7 +6,7 @@ from typing import Any
 
 from vigil.core.db import utcnow
 from vigil.core.jobs import JobContext, JobResult, JobSpec
-from vigil.core.notify import DeliveryError, send
+from vigil.core.notify import deliver
 from vigil.core.queue import Trigger
 from vigil.network import icmp, polling, snmp_polling
 from vigil.network.credentials import Vault
@@ -73,17 +73,7 @@ def notify(ctx: JobContext) -> JobResult:
     requested = [(int(i), str(s)) for i, s in ctx.params.get("alerts", [])]
     with ctx.db.session() as session:
         notices = polling.notices(session, requested)
-    errors: list[str] = []
-    for notice in notices:
-        errors += send(
-            targets,
-            notice,
-            max_attempts=ctx.settings.webhook_max_attempts,
-            backoff_initial=ctx.settings.webhook_backoff_initial_seconds,
-            backoff_max=ctx.settings.webhook_backoff_max_seconds,
-        )
-    if errors:
-        raise DeliveryError("; ".join(sorted(set(errors))))
+    deliver(notices, ctx.settings)
     return JobResult("ok", 0, f"{len(notices)} notices sent to {len(targets)} webhooks")
 
 

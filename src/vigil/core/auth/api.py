@@ -30,6 +30,7 @@ from vigil.core.auth.schemas import (
 from vigil.core.auth.service import AuthService, Forbidden, TokenPair
 from vigil.core.deps import db_session, runtime_of
 from vigil.core.modules import API_PREFIX
+from vigil.core.paging import next_offset
 
 router = APIRouter(prefix=API_PREFIX)
 
@@ -59,10 +60,6 @@ def client_ip(request: Request) -> str | None:
 def _tokens(pair: TokenPair, response: Response) -> TokenOut:
     response.headers.update(NO_STORE)
     return TokenOut(access_token=pair.access_token, refresh_token=pair.refresh_token)
-
-
-def _next_offset(offset: int, limit: int, total: int) -> int | None:
-    return offset + limit if offset + limit < total else None
 
 
 @router.post(
@@ -194,7 +191,7 @@ def list_users(session: SessionDep, limit: LimitQ = 100, offset: OffsetQ = 0) ->
         total=total,
         limit=limit,
         offset=offset,
-        next_offset=_next_offset(offset, limit, total),
+        next_offset=next_offset(offset, limit, total),
     )
 
 
@@ -322,5 +319,5 @@ def audit_log(
         total=total,
         limit=limit,
         offset=offset,
-        next_offset=_next_offset(offset, limit, total),
+        next_offset=next_offset(offset, limit, total),
     )
