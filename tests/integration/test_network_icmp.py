@@ -6,7 +6,11 @@ notice. On SQLite and PostgreSQL, through the API and the job runner."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
@@ -15,7 +19,7 @@ from typer.testing import CliRunner
 
 from tests.conftest import TransactionalDatabase
 from tests.support.app import api
-from tests.support.netns import NsHost, ns_hosts
+from tests.support.netns import NsHost, namespace_allowing_unprivileged_ping, ns_hosts
 from tests.support.webhook import Receiver
 from vigil.cli import app as cli_app
 from vigil.core.models import JobLog
@@ -56,15 +60,36 @@ def test_loopback_polls_measure_rtt_and_loss() -> None:
         assert set(r.samples()) == set(icmp.METRICS)
 
 
+SWEEP = """
+import json, sys
+from vigil.network import icmp
+raw = sys.argv[1] == "raw"
+targets = [(i, f"127.2.{i // 250}.{i % 250 + 1}") for i in range(300)]
+settings = icmp.PingSettings(count=2, interval=0.0, timeout=1.0, concurrency=100, raw=raw)
+results = icmp.poll(targets, settings)
+print(json.dumps({"allowed": icmp.unprivileged_allowed(),
+                  "addresses": [r.address for r in results],
+                  "replies": [[r.sent, r.received] for r in results]}))
+"""
+
+
 @pytest.mark.parametrize("raw", [True, False], ids=["raw", "unprivileged"])
 def test_a_sweep_of_many_targets_matches_every_reply_to_its_request(raw: bool) -> None:
-    if not raw and not icmp.unprivileged_allowed():
-        pytest.skip("net.ipv4.ping_group_range admits no datagram ICMP sockets here")
-    targets = [(i, f"127.2.{i // 250}.{i % 250 + 1}") for i in range(300)]
-    settings = icmp.PingSettings(count=2, interval=0.0, timeout=1.0, concurrency=100, raw=raw)
-    results = icmp.poll(targets, settings)
-    assert [r.address for r in results] == [a for _, a in targets]
-    assert all((r.sent, r.received) == (2, 2) for r in results), [r for r in results if not r.ok]
+    command = [sys.executable, "-c", SWEEP, "raw" if raw else "unprivileged"]
+    with ExitStack() as stack:
+        if not raw and not icmp.unprivileged_allowed():
+            # Datagram ICMP is refused in this namespace: sweep from one that admits it
+            # (ping_group_range is per network namespace).
+            name = stack.enter_context(namespace_allowing_unprivileged_ping())
+            command = ["ip", "netns", "exec", name, *command]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    if not raw:
+        assert answer["allowed"], "the sweep did not run where datagram ICMP is allowed"
+    targets = [f"127.2.{i // 250}.{i % 250 + 1}" for i in range(300)]
+    assert answer["addresses"] == targets
+    assert all(r == [2, 2] for r in answer["replies"]), answer["replies"]
 
 
 def test_a_host_whose_link_is_down_does_not_answer(hosts: list[NsHost]) -> None:

@@ -91,3 +91,20 @@ def ns_hosts(count: int) -> Iterator[list[NsHost]]:
     base = int(uuid.uuid4().int % 200)
     with ExitStack() as stack:
         yield [stack.enter_context(ns_host(base + i)) for i in range(count)]
+
+
+@contextmanager
+def namespace_allowing_unprivileged_ping() -> Iterator[str]:
+    """A namespace with only its loopback, where ``net.ipv4.ping_group_range`` (a per
+    namespace setting) admits every group: the datagram ICMP path can be tested even where
+    the machine's own setting refuses it."""
+    if why := available():
+        service_unavailable(why)
+    name = f"vigil-ping-{uuid.uuid4().hex[:8]}"
+    _ip("netns", "add", name)
+    try:
+        _ip("netns", "exec", name, "ip", "link", "set", "lo", "up")
+        _ip("netns", "exec", name, "sysctl", "-q", "-w", "net.ipv4.ping_group_range=0 2147483647")
+        yield name
+    finally:
+        _ip("netns", "del", name)
