@@ -158,6 +158,9 @@ def test_an_expired_access_cookie_is_renewed_with_the_refresh_cookie(
     again = client.get("/account", headers=BROWSER, follow_redirects=False)
     assert again.status_code == 303
     assert again.headers["location"].startswith("/login")
+    # The dead session's cookies are dropped: the browser stops sending them.
+    assert ACCESS_COOKIE not in client.cookies
+    assert REFRESH_COOKIE not in client.cookies
 
 
 def test_signing_out_ends_the_session(client: TestClient, db: TransactionalDatabase) -> None:

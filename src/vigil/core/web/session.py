@@ -46,6 +46,7 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SESSION_SCOPE = "vigil.web_session"  # the session id the CSRF token is bound to
+ENDED_SCOPE = "vigil.web_session_ended"  # the refresh cookie could not renew the session
 
 
 def _secure(request: Request) -> bool:
@@ -186,12 +187,17 @@ class SessionCookieMiddleware:
         return False
 
     async def _renew(self, request: Request) -> TokenPair | None:
-        refresh = request.cookies[REFRESH_COOKIE]
+        refresh = request.cookies.get(REFRESH_COOKIE)
+        if not refresh:
+            return None
         client = request.client.host if request.client else None
         try:
             pair: TokenPair = await run_in_threadpool(self.auth.refresh, self.db, refresh, client)
         except HTTPException as exc:
+            # Revoked, reused or expired: drop the cookies, so the browser stops sending a
+            # session that cannot come back (and the next page offers to sign in).
             log.info("web session not renewed: %s", exc.detail)
+            request.scope[ENDED_SCOPE] = True
             return None
         _replace_cookie(request.scope, ACCESS_COOKIE, pair.access_token)
         _replace_cookie(request.scope, REFRESH_COOKIE, pair.refresh_token)
@@ -203,13 +209,15 @@ class SessionCookieMiddleware:
         async def sending(message: Message) -> None:
             # Most answers set no cookie: only a renewal or a new pre-session costs work.
             if message["type"] == "http.response.start" and (
-                renewed is not None or scope.get(SESSION_SCOPE)
+                renewed is not None or scope.get(SESSION_SCOPE) or scope.get(ENDED_SCOPE)
             ):
                 request = Request(scope)
                 headers = MutableHeaders(scope=message)
                 cookies = Response()
                 if renewed is not None:
                     set_session_cookies(cookies, request, self.auth, renewed)
+                elif scope.get(ENDED_SCOPE):
+                    clear_session_cookies(cookies)
                 presession = scope.get(SESSION_SCOPE)
                 if presession and PRESESSION_COOKIE not in request.cookies:
                     cookies.set_cookie(
