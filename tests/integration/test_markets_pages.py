@@ -20,6 +20,7 @@ from tests.conftest import TransactionalDatabase
 from tests.fakes.coingecko_server import FakeCoinGecko
 from tests.support.app import api
 from tests.support.auth import TEST_AUTH_SETTINGS, login, make_user
+from tests.support.web import csrf_of
 from vigil.core.auth.permissions import Role
 from vigil.core.auth.policy import route_policies
 from vigil.core.models import JobLog
@@ -504,14 +505,13 @@ def test_a_signed_in_browser_posts_the_form_with_its_csrf_token(
     client.cookies.set("vigil_access", tokens[Role.OPERATOR])
     page = client.get("/markets/crypto", headers=BROWSER).text
     form = page[page.index('<form id="rule-form"') :]
-    token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', form)
-    assert token, "the rule form carries the CSRF token"
+    token = csrf_of(form)  # the rule form carries the CSRF token
     data = {"asset": "BTC", "threshold_pct": "3", "window_minutes": "60", "direction": "up"}
     refused = client.post(RULES, data=data, headers=BROWSER)
     assert refused.status_code == 403
     assert "CSRF" in refused.text
     sent = client.post(
-        RULES, data={**data, "csrf_token": token.group(1)}, headers=BROWSER, follow_redirects=False
+        RULES, data={**data, "csrf_token": token}, headers=BROWSER, follow_redirects=False
     )
     assert sent.status_code == 303, sent.text
     assert count(db, AlertRuleRow) == 3

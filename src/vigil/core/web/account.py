@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from vigil.core.auth import service as accounts
+from vigil.core.auth.api import client_ip
 from vigil.core.auth.audit import Actor, acting_as
 from vigil.core.auth.identity import Identity
 from vigil.core.auth.policy import public, require
@@ -44,10 +45,6 @@ def _auth(request: Request) -> AuthService:
     return auth
 
 
-def _client(request: Request) -> str | None:
-    return request.client.host if request.client else None
-
-
 def _form_page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     return render(request, template, context, status_code=status)
 
@@ -71,7 +68,7 @@ async def login(
     target, auth = safe_next(next), _auth(request)
     db = runtime_of(request).db
     try:
-        pair = await run_in_threadpool(auth.login, db, email, password, _client(request))
+        pair = await run_in_threadpool(auth.login, db, email, password, client_ip(request))
     except HTTPException as exc:  # 401 wrong credentials, 429 too many attempts
         return _form_page(
             request, "login.html", exc.status_code, title="Sign in", next=target,
@@ -88,7 +85,7 @@ async def logout(request: Request) -> Response:
     identity = session_identity(request)
     if identity is not None:
         await check_csrf(request)
-        with acting_as(Actor(identity.subject, identity.user_id, _client(request))):
+        with acting_as(Actor(identity.subject, identity.user_id, client_ip(request))):
             await run_in_threadpool(_auth(request).logout, runtime_of(request).db, identity)
     response = RedirectResponse("/", status_code=303)
     clear_session_cookies(response)

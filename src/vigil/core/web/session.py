@@ -29,6 +29,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from vigil.core.auth.api import client_ip
 from vigil.core.auth.identity import Identity, Resolver, Unauthenticated
 from vigil.core.auth.service import AuthService, user_identity
 from vigil.core.auth.tokens import InvalidToken, decode_access
@@ -190,9 +191,10 @@ class SessionCookieMiddleware:
         refresh = request.cookies.get(REFRESH_COOKIE)
         if not refresh:
             return None
-        client = request.client.host if request.client else None
         try:
-            pair: TokenPair = await run_in_threadpool(self.auth.refresh, self.db, refresh, client)
+            pair: TokenPair = await run_in_threadpool(
+                self.auth.refresh, self.db, refresh, client_ip(request)
+            )
         except HTTPException as exc:
             # Revoked, reused or expired: drop the cookies, so the browser stops sending a
             # session that cannot come back (and the next page offers to sign in).
