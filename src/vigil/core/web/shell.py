@@ -62,7 +62,9 @@ def wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
-def build_templates(modules: Sequence[Module], settings: Settings) -> Jinja2Templates:
+def build_templates(
+    modules: Sequence[Module], settings: Settings, missing_assets: list[str]
+) -> Jinja2Templates:
     folders = [CORE_TEMPLATES] + [m.web.templates for m in modules if m.web is not None]
     env = Environment(
         loader=ChoiceLoader([FileSystemLoader(folder) for folder in folders]),
@@ -80,7 +82,7 @@ def build_templates(modules: Sequence[Module], settings: Settings) -> Jinja2Temp
         nav=nav,
         version=__version__,
         refresh_seconds=settings.ui_refresh_seconds,
-        missing_assets=missing_vendor_files(),
+        missing_assets=missing_assets,
     )
     return Jinja2Templates(env=env)
 
@@ -93,7 +95,7 @@ def install_web(app: FastAPI, modules: Sequence[Module], settings: Settings, db:
             "Run `make install` (npm ci + copy) to get them.",
             ", ".join(missing),
         )
-    app.state.templates = build_templates(modules, settings)
+    app.state.templates = build_templates(modules, settings, missing)
     # The UI's cookie session: after the Bearer resolver, with its own CSRF check.
     app.state.identity_resolver.add(cookie_resolver())
     app.add_middleware(SessionCookieMiddleware, auth=app.state.auth, db=db)
