@@ -58,6 +58,15 @@ class Settings(BaseSettings):
     run_jobs_on_start: bool = Field(
         True, description="`vigil up` runs each job flagged run_on_start once at start-up."
     )
+    jobs_log_retention_days: int = Field(
+        30, ge=0, description="Finished job runs are kept this many days in jobs_log (0: forever)."
+    )
+    jobs_log_skipped_retention_hours: int = Field(
+        24,
+        ge=0,
+        description="Skipped job runs (an interval job with nothing to do) are kept this many "
+        "hours (0: as long as the other runs).",
+    )
 
     # --- web UI -------------------------------------------------------------------------------
     ui_refresh_seconds: int = Field(

@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass
 from typing import Literal
 
-from vigil.core import tracing
+from vigil.core import housekeeping, tracing
 from vigil.core.cache import Cache, create_cache, wire_invalidation
 from vigil.core.db import Database
 from vigil.core.events import EventBus, RedisEventBus, create_event_bus
@@ -57,6 +57,7 @@ class Runtime:
         events: EventBus = create_event_bus(settings.redis_url, settings.event_channels)
         modules = load_modules()
         registry = JobRegistry()
+        registry.extend(housekeeping.JOBS)
         for module in modules:
             registry.extend(module.jobs)
             for topic, handler in module.event_handlers:

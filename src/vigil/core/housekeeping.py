@@ -1,0 +1,90 @@
+"""Platform jobs that keep the database small: old ``jobs_log`` rows are deleted.
+
+Interval jobs (crypto every minute, ICMP every few seconds) write a ``skipped`` row on every
+tick that finds nothing to do: thousands a day that say nothing after a while. Those go
+after ``VIGIL_JOBS_LOG_SKIPPED_RETENTION_HOURS``; every other finished run after
+``VIGIL_JOBS_LOG_RETENTION_DAYS``. Running rows are never touched (a run may be long; the
+start-up sweep closes the ones a dead process left behind).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select
+
+from vigil.core.db import utcnow
+from vigil.core.jobs import JobContext, JobResult, JobSpec
+from vigil.core.models import JobLog
+
+#: Rows deleted per statement: a long-neglected table is pruned in short transactions, so
+#: the job never holds SQLite's write lock (or a PostgreSQL snapshot) for long.
+BATCH = 5_000
+FINISHED = ("ok", "skipped", "failed")
+
+
+@dataclass(frozen=True)
+class Cutoffs:
+    """Rows that finished before these times are deleted (None: kept forever)."""
+
+    skipped: datetime | None
+    finished: datetime | None
+
+
+def cutoffs(now: datetime, retention_days: int, skipped_retention_hours: int) -> Cutoffs:
+    return Cutoffs(
+        skipped=now - timedelta(hours=skipped_retention_hours) if skipped_retention_hours else None,
+        finished=now - timedelta(days=retention_days) if retention_days else None,
+    )
+
+
+def _expired(limits: Cutoffs) -> ColumnElement[bool] | None:
+    parts: list[ColumnElement[bool]] = []
+    if limits.skipped is not None:
+        parts.append(and_(JobLog.status == "skipped", JobLog.started_at < limits.skipped))
+    if limits.finished is not None:
+        parts.append(and_(JobLog.status.in_(FINISHED), JobLog.started_at < limits.finished))
+    return or_(*parts) if parts else None
+
+
+def prune_jobs_log(ctx: JobContext) -> JobResult:
+    settings = ctx.settings
+    limits = cutoffs(
+        utcnow(), settings.jobs_log_retention_days, settings.jobs_log_skipped_retention_hours
+    )
+    expired = _expired(limits)
+    if expired is None:
+        return JobResult("skipped", 0, "job runs are kept forever (both retentions are 0)")
+    with ctx.db.session() as session:
+        total = session.scalar(select(func.count()).select_from(JobLog).where(expired)) or 0
+    if not total:
+        return JobResult("skipped", 0, "no job run older than the retention")
+    ctx.progress.start("deleting old job runs", total)
+    deleted = 0
+    while True:
+        with ctx.db.session(write=True) as session:
+            ids = list(
+                session.scalars(select(JobLog.id).where(expired).order_by(JobLog.id).limit(BATCH))
+            )
+            if ids:
+                session.execute(delete(JobLog).where(JobLog.id.in_(ids)))
+        deleted += len(ids)
+        ctx.progress.advance(len(ids))
+        if len(ids) < BATCH:
+            break
+    ctx.progress.finish()
+    return JobResult("ok", 0, f"{deleted} job runs older than the retention deleted")
+
+
+JOBS = (
+    JobSpec(
+        "core.prune_jobs_log",
+        prune_jobs_log,
+        schedule="17 3 * * *",
+        # A queue every deployment's workers take (the compose worker and the chart's
+        # analytics Deployment), so the job has somewhere to run in the distributed mode.
+        queue="analytics",
+        description="Deletes old jobs_log rows (skipped runs after a day, the rest after 30 days).",
+    ),
+)
