@@ -9,7 +9,10 @@
  * index in "times" of its first value (a warm-up left out). A histogram is coloured by sign (up/down) unless its
  * series has a "color". Charts are redrawn after every HTMX swap and keep the
  * range the user zoomed to. window.vigil.charts[id] exposes each chart and its series (the
- * browser tests count their points). */
+ * browser tests count their points).
+ * An element with data-elapsed-since="<ISO 8601 instant>" shows the time since then as
+ * H:MM:SS, ticking every second (a running timer: the instant comes from the server, so a
+ * reload or another device shows the same count); the server renders its first value. */
 (function () {
   "use strict";
   var vigil = (window.vigil = window.vigil || { charts: {} });
@@ -117,7 +120,20 @@
     });
   }
 
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+
+  function tickElapsed() {
+    document.querySelectorAll("[data-elapsed-since]").forEach(function (el) {
+      var since = Date.parse(el.dataset.elapsedSince);
+      if (isNaN(since)) return;
+      var s = Math.max(0, Math.floor((Date.now() - since) / 1000));
+      el.textContent = Math.floor(s / 3600) + ":" + pad(Math.floor(s / 60) % 60) + ":" + pad(s % 60);
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    tickElapsed();
+    setInterval(tickElapsed, 1000);
     var toggle = document.getElementById("theme-toggle");
     if (toggle) toggle.addEventListener("click", function () {
       applyTheme(currentTheme() === "dark" ? "light" : "dark");
