@@ -434,7 +434,13 @@ class VigilProcess:
         return records
 
 
-def vigil_env(backend: Backend, nbp: FakeNbpProcess, port: int, data_dir: Path) -> dict[str, str]:
+#: Where NBP is when a test needs none: a closed loopback port, never the real service.
+NO_NBP_URL = "http://127.0.0.1:9/api"
+
+
+def vigil_env(
+    backend: Backend, nbp: FakeNbpProcess | None, port: int, data_dir: Path
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
     env.update(
         {
@@ -446,7 +452,7 @@ def vigil_env(backend: Backend, nbp: FakeNbpProcess, port: int, data_dir: Path) 
             "VIGIL_LOG_FORMAT": "json",
             "VIGIL_LOG_LEVEL": "INFO",
             "VIGIL_RUN_JOBS_ON_START": "true",
-            "VIGIL_NBP_BASE_URL": nbp.base_url,
+            "VIGIL_NBP_BASE_URL": nbp.base_url if nbp else NO_NBP_URL,
             "VIGIL_NBP_TIMEOUT_SECONDS": "10",
             "VIGIL_NBP_MAX_ATTEMPTS": "5",
             "VIGIL_NBP_BACKOFF_INITIAL_SECONDS": "0.05",
@@ -477,7 +483,7 @@ def start_vigil(tmp_path: Path) -> Iterator[StartVigil]:
 
     def start(
         backend: Backend,
-        nbp: FakeNbpProcess,
+        nbp: FakeNbpProcess | None,
         args: tuple[str, ...] = ("up",),
         env: dict[str, str] | None = None,
     ) -> VigilProcess:
