@@ -12,7 +12,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vigil.core.db import Base, UTCDateTime, utcnow
@@ -73,12 +83,69 @@ class Sample(Base):
     ts: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
     value: Mapped[float] = mapped_column(Float)
 
-    __table_args__ = {"sqlite_with_rowid": False}
+    __table_args__ = (
+        # Rollups and retention read and delete by time across devices.
+        Index("ix_network_samples_ts", "ts"),
+        {"sqlite_with_rowid": False},
+    )
+
+
+class SampleRollup(Base):
+    """Downsampled samples: per device, metric and bucket of ``period`` seconds (300: the
+    5 min tier from the raw samples, 3600: the 1 h tier from the 5 min one), the average,
+    minimum, maximum and how many raw samples they summarise."""
+
+    __tablename__ = "network_rollups"
+
+    period: Mapped[int] = mapped_column(Integer, primary_key=True)
+    device_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    metric: Mapped[str] = mapped_column(String(64), primary_key=True)
+    bucket: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    avg: Mapped[float] = mapped_column(Float)
+    min: Mapped[float] = mapped_column(Float)
+    max: Mapped[float] = mapped_column(Float)
+    count: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (
+        Index("ix_network_rollups_period_bucket", "period", "bucket"),
+        {"sqlite_with_rowid": False},
+    )
+
+
+class AlertRule(Base):
+    """An alert rule for one device (``device_id``) or every device with a tag (``tag``)."""
+
+    __tablename__ = "network_alert_rules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100))
+    #: device_down | packet_loss | rtt | interface_down | interface_errors | cpu | memory
+    kind: Mapped[str] = mapped_column(String(32))
+    device_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("network_devices.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    tag: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    #: % (loss, CPU, memory), ms (RTT), errors per second (interface errors); None otherwise.
+    threshold: Mapped[float | None] = mapped_column(Float, nullable=True)
+    #: device_down: consecutive failed polls before it fires.
+    failures: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: The pending period: how long the condition must hold before the alert fires.
+    for_seconds: Mapped[int] = mapped_column(Integer, default=0)
+    #: Hysteresis: consecutive good observations before an alert is resolved.
+    recover_after: Mapped[int] = mapped_column(Integer, default=2)
+    #: Interface rules: a glob over interface names (None: every interface).
+    interface: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    severity: Mapped[str] = mapped_column(String(16), default="warning")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class NetworkAlert(Base):
-    """One episode of a device being down: pending → firing → resolved (or pending →
-    resolved when it came back before the rule fired)."""
+    """One episode of a rule's condition on a device (and, for interface rules, one
+    interface: ``subject``): pending → firing → (acknowledged →) resolved, or pending →
+    resolved when it cleared before the rule fired. ``rule_id`` None: the built-in down
+    rule of the settings."""
 
     __tablename__ = "network_alerts"
 
@@ -86,8 +153,15 @@ class NetworkAlert(Base):
     device_id: Mapped[int] = mapped_column(
         Integer, ForeignKey("network_devices.id", ondelete="CASCADE")
     )
-    rule: Mapped[str] = mapped_column(String(32))  # device_down
-    state: Mapped[str] = mapped_column(String(16))  # pending | firing | resolved
+    rule: Mapped[str] = mapped_column(String(32))  # the rule's kind, e.g. device_down
+    rule_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("network_alert_rules.id", ondelete="SET NULL"), nullable=True
+    )
+    subject: Mapped[str] = mapped_column(String(64), default="", server_default=text("''"))
+    severity: Mapped[str] = mapped_column(
+        String(16), default="critical", server_default=text("'critical'")
+    )
+    state: Mapped[str] = mapped_column(String(16))  # pending | firing | acknowledged | resolved
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())  # first failed poll
     fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
@@ -95,6 +169,14 @@ class NetworkAlert(Base):
     suppressed_by: Mapped[str | None] = mapped_column(String(16), nullable=True)
     message: Mapped[str] = mapped_column(String(500), default="")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)  # the last observed
+    #: Consecutive good observations (the hysteresis count) and the last one's time: an
+    #: observation is used once, so evaluating twice changes nothing.
+    ok_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    observed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     __table_args__ = (
         Index("ix_network_alerts_device_id_state", "device_id", "state"),
