@@ -6,26 +6,45 @@ from __future__ import annotations
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from limits import parse_many
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from vigil.core.notify import WebhookTarget
+from vigil.core.secrets import VaultConfig, read_secret_file, read_vault
 
-#: Secrets that may also be given as VIGIL_<NAME>_FILE (a path to a file holding them).
-SECRET_FILE_SETTINGS = (
+#: Every secret setting. Each may come from its environment variable VIGIL_<NAME>, from a file
+#: named by VIGIL_<NAME>_FILE (Docker and Kubernetes secrets) or from Vault (VIGIL_VAULT_*);
+#: docs/deploy.md "Secrets" gives the precedence.
+SECRET_SETTINGS = (
+    "database_url",
+    "redis_url",
+    "broker_url",
     "jwt_secret",
     "jwt_previous_secrets",
     "admin_password",
     "network_secret_key",
     "network_previous_secret_keys",
+    "coingecko_api_key",
+    "google_books_api_key",
+    "webhooks",
+    "backup_s3_access_key_id",
+    "backup_s3_secret_access_key",
+    "vault_token",
 )
-
-#: Connection URLs (they may hold passwords), also accepted as VIGIL_<NAME>_FILE.
-URL_FILE_SETTINGS = ("database_url", "redis_url", "broker_url")
+#: Secret settings Vault cannot provide (they are how Vault is reached).
+_NOT_FROM_VAULT = frozenset({"vault_token"})
 
 
 class Settings(BaseSettings):
@@ -35,10 +54,13 @@ class Settings(BaseSettings):
 
     # --- platform -----------------------------------------------------------------------------
     data_dir: Path = Field(Path("data"), description="Where the embedded SQLite file lives.")
+    # URLs may hold passwords: never in the repr (nor logged).
     database_url: str = Field(
-        "", description="SQLAlchemy URL; empty means sqlite:///<data_dir>/vigil.db."
+        "", repr=False, description="SQLAlchemy URL; empty means sqlite:///<data_dir>/vigil.db."
     )
-    redis_url: str = Field("", description="Redis URL; empty means no Redis (in-process bus).")
+    redis_url: str = Field(
+        "", repr=False, description="Redis URL; empty means no Redis (in-process bus)."
+    )
     database_url_file: Path | None = Field(
         None, description="A file holding VIGIL_DATABASE_URL (Docker and Kubernetes secrets)."
     )
@@ -158,23 +180,6 @@ class Settings(BaseSettings):
             )
         return self
 
-    @model_validator(mode="after")
-    def _secrets_from_files(self) -> Settings:
-        """The ``*_FILE`` convention: a secret may be given as the path of a file holding it
-        (Docker and Kubernetes secrets), never both."""
-        for name in SECRET_FILE_SETTINGS:
-            path: Path | None = getattr(self, f"{name}_file")
-            if path is None:
-                continue
-            if getattr(self, name).get_secret_value():
-                raise ValueError(f"set VIGIL_{name.upper()} or VIGIL_{name.upper()}_FILE, not both")
-            try:
-                text = path.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ValueError(f"VIGIL_{name.upper()}_FILE: cannot read {path}: {exc}") from None
-            setattr(self, name, SecretStr(text))
-        return self
-
     # --- markets: NBP source ------------------------------------------------------------------
     nbp_base_url: str = "https://api.nbp.pl/api"
     nbp_timeout_seconds: float = Field(20.0, gt=0)
@@ -194,6 +199,7 @@ class Settings(BaseSettings):
     coingecko_api_key: SecretStr = Field(
         SecretStr(""), description="CoinGecko API key (empty: keyless, IP rate-limited)."
     )
+    coingecko_api_key_file: Path | None = None
     coingecko_api_key_type: Literal["auto", "demo", "pro"] = Field(
         "auto",
         description="Which header carries the key: demo (x-cg-demo-api-key), pro "
@@ -238,6 +244,7 @@ class Settings(BaseSettings):
         description="Google Books API key (empty: keyless, a small shared quota); sent in the "
         "x-goog-api-key header, never in the URL.",
     )
+    google_books_api_key_file: Path | None = None
     open_library_base_url: str = Field(
         "https://openlibrary.org",
         description="Open Library root: the second book source, asked when Google Books "
@@ -278,10 +285,12 @@ class Settings(BaseSettings):
     # --- notifications ----------------------------------------------------------------------
     webhooks: list[WebhookTarget] = Field(
         default_factory=list,
+        repr=False,  # webhook URLs carry tokens
         description='Where alerts are sent (JSON list): [{"url": "https://…", "format": '
         '"generic" | "slack" | "discord" | "alertmanager"}]. Empty: alerts are only stored '
-        "and logged.",
+        "and logged. Or VIGIL_WEBHOOKS_FILE (the same JSON in a file).",
     )
+    webhooks_file: Path | None = None
     webhook_max_attempts: int = Field(5, ge=1, le=20, description="Tries per webhook and alert.")
     webhook_backoff_initial_seconds: float = Field(0.5, ge=0)
     webhook_backoff_max_seconds: float = Field(30.0, ge=0)
@@ -355,6 +364,45 @@ class Settings(BaseSettings):
         le=1000,
         description="Consecutive good polls before a down device is up again (hysteresis).",
     )
+    network_alert_eval_seconds: int = Field(
+        60,
+        ge=5,
+        le=3600,
+        description="How often the network.alerts.evaluate job runs every alert rule over "
+        "the latest samples (the sweeps also evaluate after each poll).",
+    )
+    network_alert_repeat_minutes: float = Field(
+        240,
+        ge=0,
+        le=10080,
+        description="A firing alert that nobody acknowledged is notified again this often "
+        "(0: never).",
+    )
+    network_rollup_tick_seconds: int = Field(
+        300, ge=10, le=86400, description="How often the network.rollup job runs."
+    )
+    network_rollup_grace_seconds: int = Field(
+        120,
+        ge=0,
+        le=3600,
+        description="A 5 min bucket is rolled up once it ended this long ago (late samples).",
+    )
+    network_rollup_batch_buckets: int = Field(
+        12,
+        ge=1,
+        le=10000,
+        description="Buckets rolled up per transaction (a killed job loses at most one batch "
+        "of work, never data).",
+    )
+    network_raw_retention_days: float = Field(
+        7, gt=0, le=3650, description="Raw samples are kept this long (once rolled up)."
+    )
+    network_5m_retention_days: float = Field(
+        90, gt=0, le=3650, description="5 min rollups are kept this long (once rolled up)."
+    )
+    network_1h_retention_days: float = Field(
+        730, gt=0, le=36500, description="1 h rollups are kept this long."
+    )
 
     # --- distributed roles: events, Celery, the scheduler's lock ----------------------------
     event_channels: dict[str, str] = Field(
@@ -363,7 +411,9 @@ class Settings(BaseSettings):
         'uses its own name as the channel, e.g. {"rates.ingested": "prod.rates.ingested"}.',
     )
     broker_url: str = Field(
-        "", description="Celery broker of `vigil worker` and `vigil scheduler` (empty: Redis)."
+        "",
+        repr=False,
+        description="Celery broker of `vigil worker` and `vigil scheduler` (empty: Redis).",
     )
     broker_url_file: Path | None = Field(None, description="A file holding VIGIL_BROKER_URL.")
     worker_metrics_port: int = Field(
@@ -387,22 +437,129 @@ class Settings(BaseSettings):
         "the SDK's) installs no tracing at all.",
     )
 
+    # --- secrets from Vault (vigil.core.secrets; docs/deploy.md "Secrets") --------------------
+    vault_addr: str = Field(
+        "",
+        description="Vault (or OpenBao) address, e.g. https://vault.example.com:8200. Set: the "
+        "secret settings not given by a variable or a file are read once, at start-up, from "
+        "the KV v2 secret VIGIL_VAULT_MOUNT/VIGIL_VAULT_PATH (keys named like the settings: "
+        "database_url or database-url). Empty: no Vault.",
+    )
+    vault_auth: Literal["token", "kubernetes"] = Field(
+        "token", description="token (VIGIL_VAULT_TOKEN) or kubernetes (VIGIL_VAULT_ROLE)."
+    )
+    vault_token: SecretStr = Field(
+        SecretStr(""), description="Vault token (token auth). Or VIGIL_VAULT_TOKEN_FILE."
+    )
+    vault_token_file: Path | None = None
+    vault_role: str = Field("", description="Vault role of the Kubernetes auth method.")
+    vault_kubernetes_mount: str = Field("kubernetes", description="Kubernetes auth mount.")
+    vault_kubernetes_token_path: Path = Field(
+        Path("/var/run/secrets/kubernetes.io/serviceaccount/token"),
+        description="The service account token that Kubernetes auth presents.",
+    )
+    vault_mount: str = Field("secret", description="KV version 2 secrets engine mount.")
+    vault_path: str = Field("vigil", description="Path of Vigil's secret in that mount.")
+    vault_namespace: str = Field("", description="Vault Enterprise namespace (empty: none).")
+    vault_ca_cert: Path | None = Field(None, description="CA bundle for Vault's certificate.")
+    vault_timeout_seconds: float = Field(5.0, gt=0, le=120)
+
+    # --- backups (vigil backup / vigil restore; docs/DISASTER_RECOVERY.md) -------------------
+    backup_s3_endpoint_url: str = Field(
+        "", description="S3-compatible endpoint (MinIO, Ceph, …); empty: AWS S3."
+    )
+    backup_s3_region: str = Field("us-east-1", description="S3 region.")
+    backup_s3_bucket: str = Field("", description="Bucket the dumps go to (must exist).")
+    backup_s3_prefix: str = Field(
+        "vigil/", description="Key prefix of the dumps, e.g. 'prod/vigil/'."
+    )
+    backup_s3_access_key_id: SecretStr = Field(
+        SecretStr(""),
+        description="S3 access key (empty: boto3's usual chain, e.g. an IAM role). Or "
+        "VIGIL_BACKUP_S3_ACCESS_KEY_ID_FILE.",
+    )
+    backup_s3_access_key_id_file: Path | None = None
+    backup_s3_secret_access_key: SecretStr = Field(
+        SecretStr(""), description="S3 secret key. Or VIGIL_BACKUP_S3_SECRET_ACCESS_KEY_FILE."
+    )
+    backup_s3_secret_access_key_file: Path | None = None
+    backup_keep_last: int = Field(
+        7, ge=0, description="Retention: the newest N dumps are always kept (0: no such rule)."
+    )
+    backup_keep_days: int = Field(
+        30,
+        ge=0,
+        description="Retention: dumps younger than this many days are kept (0: no such rule). "
+        "A dump kept by neither rule is deleted after each backup; both 0: none deleted.",
+    )
+    backup_dir: Path | None = Field(
+        None, description="Where the dump is written before the upload (default: TMPDIR)."
+    )
+
     @model_validator(mode="after")
-    def _urls_from_files(self) -> Settings:
-        """Connection URLs carry passwords: like the secrets, each may be given as the path of
-        a file holding it (the chart mounts them from a Secret), never both."""
-        for name in URL_FILE_SETTINGS:
+    def _secrets_from_files_and_vault(self) -> Settings:
+        """Secret settings not given as a variable: from VIGIL_<NAME>_FILE (never both), then,
+        with VIGIL_VAULT_ADDR, from Vault for those still unset (read once, here)."""
+        given = {name for name in SECRET_SETTINGS if self._has_value(name)}
+        for name in SECRET_SETTINGS:
             path: Path | None = getattr(self, f"{name}_file")
             if path is None:
                 continue
-            if getattr(self, name).strip():
-                raise ValueError(f"set VIGIL_{name.upper()} or VIGIL_{name.upper()}_FILE, not both")
-            try:
-                text = path.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ValueError(f"VIGIL_{name.upper()}_FILE: cannot read {path}: {exc}") from None
-            setattr(self, name, text)
+            variable = f"VIGIL_{name.upper()}"
+            if name in given:
+                raise ValueError(f"set {variable} or {variable}_FILE, not both")
+            self._set_secret(name, read_secret_file(path, f"{variable}_FILE"), variable)
+            given.add(name)
+        if self.vault_addr.strip():
+            known = {n.replace("_", "-"): n for n in SECRET_SETTINGS if n not in _NOT_FROM_VAULT}
+            for key, value in read_vault(self._vault_config()).items():
+                setting = known.get(key.lower().removeprefix("vigil_").replace("_", "-"))
+                if setting is None:
+                    raise ValueError(
+                        f"Vault secret {self.vault_mount}/{self.vault_path} has the key {key!r}, "
+                        f"which is no secret setting; known keys: {', '.join(sorted(known))} "
+                        "(or with underscores)"
+                    )
+                if setting not in given:
+                    self._set_secret(setting, value, f"Vault key {key!r}")
         return self
+
+    def _has_value(self, name: str) -> bool:
+        value = getattr(self, name)
+        if isinstance(value, SecretStr):
+            return bool(value.get_secret_value())
+        if isinstance(value, str):
+            return bool(value.strip())
+        return bool(value)
+
+    def _set_secret(self, name: str, value: Any, source: str) -> None:
+        field = type(self).model_fields[name]
+        adapter: TypeAdapter[Any] = TypeAdapter(field.annotation or str)
+        try:
+            if field.annotation in (str, SecretStr) or not isinstance(value, str):
+                parsed = adapter.validate_python(value)
+            else:  # a structured setting (webhooks) given as text: JSON, like its variable
+                parsed = adapter.validate_json(value)
+        except ValidationError as exc:
+            # The errors name the place, never the value (it is a secret).
+            problems = "; ".join(f"{e['msg']} at {e['loc']}" for e in exc.errors())
+            raise ValueError(f"{source}: not a valid {name}: {problems}") from None
+        setattr(self, name, parsed)
+
+    def _vault_config(self) -> VaultConfig:
+        return VaultConfig(
+            addr=self.vault_addr.strip(),
+            mount=self.vault_mount.strip("/"),
+            path=self.vault_path.strip("/"),
+            auth=self.vault_auth,
+            token=self.vault_token.get_secret_value(),
+            role=self.vault_role,
+            kubernetes_mount=self.vault_kubernetes_mount,
+            kubernetes_token_path=self.vault_kubernetes_token_path,
+            namespace=self.vault_namespace,
+            ca_cert=self.vault_ca_cert,
+            timeout=self.vault_timeout_seconds,
+        )
 
     @model_validator(mode="after")
     def _fast_before_slow(self) -> Settings:
