@@ -341,7 +341,8 @@ def start_session(session: Session, user_id: int, entry_id: int, now: datetime) 
     return row
 
 
-def _entry_of_book(session: Session, user_id: int, book_id: int) -> tuple[ListEntry, Book] | None:
+def entry_of_book(session: Session, user_id: int, book_id: int) -> tuple[ListEntry, Book] | None:
+    """The user's list entry of a book (a session names its book, not the entry)."""
     row = session.execute(_owned_entries(user_id).where(ListEntry.book_id == book_id)).first()
     return (row[0], row[1]) if row is not None else None
 
@@ -368,7 +369,7 @@ def stop_session(
         raise BadRequest(
             f"end_time ({end.isoformat()}) must be after the start ({row.start_time.isoformat()})"
         )
-    found = _entry_of_book(session, user_id, row.book_id)
+    found = entry_of_book(session, user_id, row.book_id)
     book_pages = effective_pages(*found) if found else None
     before = audit.snapshot(row, SESSION_FIELDS)
     read, reached = _pages(row.start_page or 0, pages_read, end_page, book_pages)

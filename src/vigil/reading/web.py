@@ -1,8 +1,11 @@
-"""ChronoBook's page, /reading (signed in, ``reading.own``; the caller's own data only):
-the prediction card (model, why, dates and range), the running timer with its stop form,
-a book search with covers and "add to TBR", and the list by status, each book with its
-progress and a start-the-timer button. The forms call the service as the JSON API does
-and answer with a redirect and a flash message (the API's message when refused)."""
+"""ChronoBook's pages (signed in, ``reading.own``; the caller's own data only).
+
+/reading: the prediction card (model, why, dates and range), the running timer with its
+stop form, a book search with covers and "add to TBR", and the list by status, each book
+linked to its page (``book_page``) with its progress and a start-the-timer button.
+/reading/stats: pages per day, minutes per weekday and hour, speed week by week.
+The forms call the service as the JSON API does and answer with a redirect and a flash
+message (the API's message when refused)."""
 
 from __future__ import annotations
 
@@ -18,7 +21,8 @@ from vigil.core.deps import runtime as runtime_dep
 from vigil.core.problems import Problem
 from vigil.core.runtime import Runtime
 from vigil.core.web import NavLink, WebPages, flash, render
-from vigil.reading import predictions, service
+from vigil.core.web.charts import chart_json, day_seconds
+from vigil.reading import book_page, predictions, service, stats
 from vigil.reading.api import Owner, entry_out
 from vigil.reading.catalog import Catalog, SourcesUnavailable
 from vigil.reading.models import Status
@@ -73,8 +77,52 @@ def board(
         "forecast": forecast,
         "finish": forecast.books[-1] if forecast.books else None,
         "by_id": by_id,
+        "elapsed": book_page.clock(datetime.now(UTC) - running.start_time) if running else "",
+        "contextual": next((m for m in forecast.models if m.name == "contextual"), None),
     }
     return render(request, "reading/board.html", context)
+
+
+def _stats_charts(found: stats.Stats) -> tuple[str, str]:
+    """The specs of the pages-per-day histogram and the weekly speed line (vigil.js)."""
+    per_day = {
+        "panes": [{"series": [{"type": "histogram", "name": "pages", "title": "pages",
+                               "color": "#2f7ed8",
+                               "data": [[day_seconds(d), p] for d, p in found.pages_per_day]}]}]
+    }  # fmt: skip
+    speed = {
+        "panes": [{"series": [{"type": "line", "name": "speed", "title": "pages/hour",
+                               "lastValue": True,
+                               "data": [[day_seconds(w), round(v, 1)]
+                                        for w, v in found.speed_per_week]}]}]
+    }  # fmt: skip
+    return chart_json(per_day), chart_json(speed)
+
+
+@router.get("/stats", response_class=HTMLResponse)
+def stats_page(
+    request: Request,
+    user: Owner,
+    rt: RuntimeDep,
+    range_name: Annotated[str, Query(alias="range", pattern="^(3m|1y|all)$")] = "1y",
+) -> HTMLResponse:
+    zone = ZoneInfo(rt.settings.reading_timezone)
+    with rt.db.session() as session:
+        found = stats.reading_stats(session, user, zone, datetime.now(UTC), range_name)
+    per_day, speed = _stats_charts(found)
+    busiest = found.busiest_minutes
+    context: dict[str, Any] = {
+        "title": "Reading stats",
+        "stats": found,
+        "chosen": range_name,
+        "ranges": {"3m": "3 months", "1y": "1 year", "all": "all"},
+        "per_day_json": per_day,
+        "speed_json": speed,
+        "weekdays": stats.WEEKDAYS,
+        "heat": [[(m, stats.heat_level(m, busiest)) for m in row] for row in found.minutes_grid],
+        "zone": str(zone),
+    }
+    return render(request, "reading/stats.html", context)
 
 
 @router.post("/list", response_class=HTMLResponse)
@@ -144,8 +192,10 @@ def finish(
     return _back("Marked finished and logged.")
 
 
+router.include_router(book_page.router)
+
 pages = WebPages(
     router=router,
     templates=FilePath(__file__).parent / "templates",
-    nav=(NavLink("Reading", PATH),),
+    nav=(NavLink("Reading", PATH), NavLink("Reading stats", f"{PATH}/stats")),
 )
