@@ -25,6 +25,7 @@ SNMPD = "/usr/sbin/snmpd"
 @dataclass(frozen=True)
 class Snmpd:
     port: int
+    pid: int = 0  # the agent's process (the benchmarks read its CPU time)
 
     @property
     def v2c(self) -> dict[str, Any]:
@@ -107,7 +108,7 @@ def snmpd() -> Iterator[Snmpd]:
                 output = log.read_text(errors="replace") if log.exists() else ""
                 service_unavailable(f"snmpd did not start on port {port}: {output[-500:]}")
             time.sleep(0.1)
-        yield Snmpd(port)
+        yield Snmpd(port, proc.pid)
     finally:
         proc.terminate()
         try:

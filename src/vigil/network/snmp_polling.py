@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
 from sqlalchemy import Table, and_, func, select
 from sqlalchemy.orm import Session
 
 from vigil.core.bulk import bulk_upsert
+from vigil.network import snmp_engine
 from vigil.network.credentials import Vault
 from vigil.network.models import Device, Sample
 from vigil.network.polling import POLL_SUCCESS, POLLS, is_due
@@ -98,8 +100,15 @@ def due_targets(
     return out
 
 
-async def _poll_all(targets: Sequence[SnmpTarget], settings: Settings) -> list[SnmpResult]:
-    client = SnmpClient(settings.network_snmp_timeout_seconds, settings.network_snmp_retries)
+async def poll_many(
+    targets: Sequence[SnmpTarget], settings: Settings, engine: SnmpEngine
+) -> tuple[list[SnmpResult], SnmpClient]:
+    """Polls ``targets`` with at most ``network_snmp_concurrency`` in flight, each cut off
+    after ``network_snmp_deadline_seconds``; runs on ``engine``'s loop. Also returns the
+    client (its request and varbind counts)."""
+    client = SnmpClient(
+        engine, settings.network_snmp_timeout_seconds, settings.network_snmp_retries
+    )
     semaphore = asyncio.Semaphore(settings.network_snmp_concurrency)
     deadline = settings.network_snmp_deadline_seconds
 
@@ -116,14 +125,15 @@ async def _poll_all(targets: Sequence[SnmpTarget], settings: Settings) -> list[S
                 return SnmpResult(target, at, None, f"{type(exc).__name__}: {exc}")
             return SnmpResult(target, poll.at, poll)
 
-    try:
-        return list(await asyncio.gather(*(one(t) for t in targets)))
-    finally:
-        client.close()
+    return list(await asyncio.gather(*(one(t) for t in targets))), client
 
 
 def poll(targets: Sequence[SnmpTarget], settings: Settings) -> list[SnmpResult]:
-    return asyncio.run(_poll_all(targets, settings))
+    """:func:`poll_many` from synchronous code (a job on any thread), on the process's one
+    SNMP engine."""
+    snmp = snmp_engine.runtime()
+    results, _client = snmp.run(poll_many(targets, settings, snmp.engine))
+    return results
 
 
 def _previous(session: Session, device_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
