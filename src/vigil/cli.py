@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 import uvicorn
 from prometheus_client import start_http_server
+from pydantic import ValidationError
 
 from vigil.core.api import create_app
 from vigil.core.auth import service as auth_service
@@ -186,6 +187,54 @@ def jobs_list() -> None:
         typer.echo(f"{spec.name:26} {spec.queue:10} {cron:16} {spec.description}")
 
 
+@app.command()
+def backup(
+    list_: Annotated[
+        bool, typer.Option("--list", help="List the stored dumps instead of taking one.")
+    ] = False,
+) -> None:
+    """pg_dump the database (custom format) to S3-compatible storage, then apply retention
+    (VIGIL_BACKUP_*; docs/DISASTER_RECOVERY.md). Exits 1 with the reason when a step fails."""
+    from vigil.core import backup as backups  # noqa: PLC0415  # boto3 only for this command
+
+    settings = get_settings()
+    try:
+        if list_:
+            for dump in backups.stored_dumps(settings):
+                typer.echo(f"{dump.key}  {dump.taken:%Y-%m-%d %H:%M:%S}Z  {dump.size} bytes")
+            return
+        result = backups.run_backup(settings, typer.echo)
+    except backups.BackupError as exc:
+        typer.echo(f"backup failed: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"backup: done: {result.key} ({result.size} bytes)")
+
+
+@app.command()
+def restore(
+    into: Annotated[
+        str,
+        typer.Option(help="PostgreSQL URL of the database to restore into (best a new one)."),
+    ],
+    name: Annotated[
+        str | None, typer.Option(help="The dump (key or file name); default: the newest.")
+    ] = None,
+    clean: Annotated[
+        bool, typer.Option(help="Drop the dump's objects first (a database not empty).")
+    ] = False,
+) -> None:
+    """Download a dump from S3-compatible storage and pg_restore it in one transaction; then
+    run `vigil migrate` with the new database (docs/DISASTER_RECOVERY.md)."""
+    from vigil.core import backup as backups  # noqa: PLC0415
+
+    try:
+        key = backups.run_restore(get_settings(), into, typer.echo, name=name, clean=clean)
+    except backups.BackupError as exc:
+        typer.echo(f"restore failed: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"restore: {key} restored; next: `vigil migrate` against that database")
+
+
 users = typer.Typer(help="Accounts.", no_args_is_help=True)
 app.add_typer(users, name="users")
 
@@ -227,4 +276,16 @@ for _module in load_modules():
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except ValidationError as exc:
+        if exc.title != "Settings":
+            raise
+        # Bad settings (a secret file or Vault that cannot be read, a wrong value): say what,
+        # without a traceback and without the values (they may be secrets).
+        typer.echo("vigil: the settings are not valid:", err=True)
+        for error in exc.errors(include_input=False):
+            where = ".".join(str(part) for part in error["loc"])
+            message = error["msg"].removeprefix("Value error, ")
+            typer.echo(f"  - {where + ': ' if where else ''}{message}", err=True)
+        raise SystemExit(2) from None
