@@ -1,21 +1,37 @@
 """The SNMP collector against Debian's snmpd, started by the tests on a high loopback port:
 v2c and v3 (authPriv) devices added through the API with encrypted credentials, two sweeps of
-the network.snmp job, interface rates checked against the stored counters, a device with
-wrong credentials counted as failed. On SQLite and PostgreSQL."""
+the network.snmp job on the process's one SnmpEngine, interface rates checked against the
+stored counters, a device with wrong credentials counted as failed (and in
+vigil_network_polls_total). The engine serves sweeps from any thread; the side-by-side
+GETBULK walk reads what net-snmp's snmpbulkwalk reads; scheduling: a poll cut off at its
+deadline, at most N devices in flight, a sweep never started while one runs. On SQLite
+and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
+import socket
+import subprocess
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
+from pysnmp.carrier.asyncio.dgram import udp
+from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
 
 from tests.conftest import TransactionalDatabase
 from tests.support.app import api
-from tests.support.snmpd import Snmpd, snmpd
+from tests.support.snmpd import COMMUNITY, Snmpd, snmpd
+from vigil.core.locks import job_lock
+from vigil.network import snmp_engine, snmp_polling
+from vigil.network.snmp import SnmpClient, oid
+from vigil.network.snmp_polling import SnmpTarget
+from vigil.settings import Settings
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +46,27 @@ def _series(client: TestClient, device_id: int, metric: str) -> list[tuple[datet
     return [(datetime.fromisoformat(p["ts"]), p["value"]) for p in response.json()["points"]]
 
 
+def _polls(outcome: str) -> float:
+    labels = {"collector": "snmp", "outcome": outcome}
+    return REGISTRY.get_sample_value("vigil_network_polls_total", labels) or 0.0
+
+
+@pytest.fixture
+def engines_used(monkeypatch: pytest.MonkeyPatch) -> list[SnmpEngine]:
+    """The engine each sweep of this test ran on."""
+    seen: list[SnmpEngine] = []
+    real = snmp_polling.poll_many
+
+    async def spy(targets: Any, settings: Settings, engine: SnmpEngine) -> Any:
+        seen.append(engine)
+        return await real(targets, settings, engine)
+
+    monkeypatch.setattr(snmp_polling, "poll_many", spy)
+    return seen
+
+
 def test_snmp_v2c_and_v3_polls_with_interface_rates(
-    db: TransactionalDatabase, agent: Snmpd
+    db: TransactionalDatabase, agent: Snmpd, engines_used: list[SnmpEngine]
 ) -> None:
     client, runtime = api(
         db,
@@ -60,12 +95,19 @@ def test_snmp_v2c_and_v3_polls_with_interface_rates(
     wrong = add("agent-wrong", {**agent.v2c, "community": "not-this-one"})
     ids = [v2c, v3, wrong]
 
+    ok_before, failed_before = _polls("ok"), _polls("failed")
     first = runtime.runner.run("network.snmp", {"devices": ids})
     assert first.status == "ok", first
     assert "2 answered, 1 did not" in (first.message or "")
+    assert (_polls("ok") - ok_before, _polls("failed") - failed_before) == (2, 1)
+    ratio = REGISTRY.get_sample_value("vigil_network_poll_success_ratio", {"collector": "snmp"})
+    assert ratio == pytest.approx(2 / 3)
     time.sleep(3.5)  # snmpd refreshes its interface table every ~3 s
     second = runtime.runner.run("network.snmp", {"devices": ids})
     assert second.status == "ok", second
+    # One engine for the process: both sweeps ran on it (and it is the runtime's).
+    assert len(engines_used) == 2
+    assert engines_used[0] is engines_used[1] is snmp_engine.runtime().engine
 
     for device_id in (v2c, v3):
         assert [v for _, v in _series(client, device_id, "snmp.ok")] == [1.0, 1.0]
@@ -93,3 +135,141 @@ def test_only_devices_with_snmp_and_credentials_are_polled(
     )
     run = runtime.runner.run("network.snmp")
     assert (run.status, run.message) == ("skipped", "no device due an SNMP poll")
+
+
+def _settings(**changes: Any) -> Settings:
+    base = {"network_snmp_timeout_seconds": 0.5, "network_snmp_retries": 0}
+    return Settings(**{**base, **changes})
+
+
+def test_one_engine_serves_sweeps_from_any_thread(agent: Snmpd) -> None:
+    """Jobs run on the scheduler's thread or a worker pool's threads, each synchronously:
+    sweeps from several threads at once all run on the process's one engine (one UDP
+    socket), v2c and v3 alike."""
+    targets = [
+        SnmpTarget(1, "127.0.0.1", agent.port, agent.v2c),
+        SnmpTarget(2, "127.0.0.1", agent.port, agent.v3),
+    ]
+    settings = _settings()
+    engine = snmp_engine.runtime().engine
+    with ThreadPoolExecutor(3) as pool:
+        sweeps = list(pool.map(lambda _: snmp_polling.poll(targets, settings), range(6)))
+    for results in sweeps:
+        assert [r.error for r in results] == [None, None]
+        assert [r.poll.uptime_s > 0 for r in results if r.poll] == [True, True]
+    assert snmp_engine.runtime().engine is engine
+    dispatcher = engine.transport_dispatcher
+    assert dispatcher is not None
+    assert dispatcher.get_transport(udp.DOMAIN_NAME) is not None  # one socket, kept
+
+
+def _snmpbulkwalk(port: int, column: str) -> dict[str, str]:
+    done = subprocess.run(
+        # numeric names and enums, "name value" lines
+        ["snmpbulkwalk", "-v2c", "-c", COMMUNITY, "-On", "-Oq", "-Oe", f"127.0.0.1:{port}", column],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=10,
+    )
+    out = {}
+    for line in done.stdout.splitlines():
+        name, _, value = line.partition(" ")
+        out[name.lstrip(".")[len(column) + 1 :]] = value.strip().strip('"')
+    return out
+
+
+def test_the_side_by_side_walk_reads_what_snmpbulkwalk_reads(agent: Snmpd) -> None:
+    columns = {
+        "ifName": "1.3.6.1.2.1.31.1.1.1.1",
+        "ifOperStatus": "1.3.6.1.2.1.2.2.1.8",
+        "hrStorageType": "1.3.6.1.2.1.25.2.3.1.2",
+        "hrStorageDescr": "1.3.6.1.2.1.25.2.3.1.3",
+    }
+
+    async def walk(max_varbinds: int) -> list[dict[str, Any]]:
+        client = SnmpClient(snmp_engine.runtime().engine, timeout=1.0, retries=1)
+        client.max_varbinds = max_varbinds
+        target = await client.target("127.0.0.1", agent.port, agent.v2c)
+        rows = await client.walk(target, [oid(c) for c in columns.values()])
+        assert client.requests >= 1
+        return rows
+
+    expected = [_snmpbulkwalk(agent.port, c) for c in columns.values()]
+    assert len(expected[2]) > len(expected[0]) > 0  # tables of different lengths
+    for max_varbinds in (1, 5, 60):  # one row per request, a few, the collector's default
+        got = snmp_engine.runtime().run(walk(max_varbinds))
+        names, opers, types, descrs = got
+        assert {i: str(v) for i, v in names.items()} == expected[0]
+        assert {i: str(int(v)) for i, v in opers.items()} == expected[1]
+        assert {i: "." + str(v) for i, v in types.items()} == expected[2]
+        assert {i: str(v) for i, v in descrs.items()} == expected[3]
+
+
+@pytest.fixture
+def silent_agent() -> Iterator[int]:
+    """A UDP port on loopback that takes requests and never answers."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+
+
+def test_a_poll_is_cut_off_at_its_deadline(agent: Snmpd, silent_agent: int) -> None:
+    """Each request would wait 30 s; the poll's deadline (0.5 s) ends it, alone: the
+    answering agent of the same sweep is polled as usual."""
+    settings = _settings(network_snmp_timeout_seconds=30, network_snmp_deadline_seconds=0.5)
+    targets = [
+        SnmpTarget(1, "127.0.0.1", silent_agent, agent.v2c),
+        SnmpTarget(2, "127.0.0.1", agent.port, agent.v2c),
+    ]
+    silent, answering = snmp_polling.poll(targets, settings)
+    assert (silent.poll, silent.error) == (None, "no complete answer within 0.5 s")
+    assert answering.error is None
+    assert answering.poll is not None
+
+
+def test_at_most_the_configured_number_of_devices_are_polled_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    in_flight = most = 0
+
+    async def slow_poll(self: SnmpClient, address: str, port: int, secret: Any) -> Any:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        await asyncio.sleep(0.02)
+        in_flight -= 1
+        raise RuntimeError("not a real agent")
+
+    monkeypatch.setattr(SnmpClient, "poll", slow_poll)
+    targets = [
+        SnmpTarget(i, "127.0.0.1", 9, {"version": "2c", "community": "x"}) for i in range(20)
+    ]
+    results = snmp_polling.poll(targets, _settings(network_snmp_concurrency=3))
+    assert most == 3
+    assert [r.error for r in results] == ["RuntimeError: not a real agent"] * 20
+
+
+def test_a_sweep_is_not_started_while_another_one_runs(
+    db: TransactionalDatabase, agent: Snmpd
+) -> None:
+    client, runtime = api(db, as_role="operator", cache_ttl=0, rate_limit="")
+    added = client.post(
+        "/api/v1/devices",
+        json={
+            "name": "agent",
+            "address": "127.0.0.1",
+            "snmp_port": agent.port,
+            "snmp_interval_seconds": 60,
+            "credentials": agent.v2c,
+        },
+    )
+    device_id = added.json()["id"]
+    with job_lock(db.engine, "job:network.snmp") as held:  # as if another worker's sweep ran
+        assert held
+        run = runtime.runner.run("network.snmp", {"devices": [device_id]})
+    assert (run.status, run.message) == ("skipped", "already running elsewhere; not started")
+    assert _series(client, device_id, "snmp.ok") == []  # the device was not polled twice
+    again = runtime.runner.run("network.snmp", {"devices": [device_id]})
+    assert again.status == "ok", again
+    assert [v for _, v in _series(client, device_id, "snmp.ok")] == [1.0]
