@@ -6,6 +6,7 @@ notice. On SQLite and PostgreSQL, through the API and the job runner."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from contextlib import ExitStack
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -22,6 +24,7 @@ from tests.support.app import api
 from tests.support.netns import NsHost, namespace_allowing_unprivileged_ping, ns_hosts
 from tests.support.webhook import Receiver
 from vigil.cli import app as cli_app
+from vigil.core.locks import job_lock
 from vigil.core.models import JobLog
 from vigil.core.runtime import Runtime
 from vigil.network import icmp
@@ -264,3 +267,49 @@ def test_the_ping_command_fails_for_a_silent_host(hosts: list[NsHost]) -> None:
         hosts[1].link(True)
     assert result.exit_code == 1
     assert "no reply" in result.output
+
+
+def test_at_most_the_configured_number_of_targets_are_pinged_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    in_flight = most = 0
+
+    async def slow_ping(pinger: Any, address: str, settings: Any) -> tuple[int, list[float], None]:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        await asyncio.sleep(0.02)
+        in_flight -= 1
+        return 1, [0.1], None
+
+    monkeypatch.setattr(icmp, "_raw_ping", slow_ping)
+    settings = icmp.PingSettings(count=1, interval=0.0, timeout=0.5, concurrency=4, raw=True)
+    results = icmp.poll([(i, f"127.0.0.{i}") for i in range(1, 21)], settings)
+    assert most == 4
+    assert all(r.ok for r in results)
+
+
+def _icmp_polls(outcome: str) -> float:
+    labels = {"collector": "icmp", "outcome": outcome}
+    return REGISTRY.get_sample_value("vigil_network_polls_total", labels) or 0.0
+
+
+def test_polls_are_counted_and_a_running_sweep_is_not_overlapped(
+    db: TransactionalDatabase,
+) -> None:
+    client, runtime = api(db, as_role="operator", cache_ttl=0, rate_limit="", **FAST)
+    added = client.post("/api/v1/devices", json={"name": "lo", "address": "127.0.0.1"})
+    device_id = added.json()["id"]
+    with job_lock(db.engine, "job:network.icmp") as held:  # as if another worker's sweep ran
+        assert held
+        skipped = runtime.runner.run("network.icmp", {"devices": [device_id]})
+    assert (skipped.status, skipped.message) == (
+        "skipped",
+        "already running elsewhere; not started",
+    )
+    before = _icmp_polls("ok")
+    run = runtime.runner.run("network.icmp", {"devices": [device_id]})
+    assert run.status == "ok", run
+    assert _icmp_polls("ok") - before == 1
+    ratio = REGISTRY.get_sample_value("vigil_network_poll_success_ratio", {"collector": "icmp"})
+    assert ratio == 1.0
