@@ -12,7 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from vigil.core.notify import alertmanager_payload
-from vigil.network import alerting, icmp, polling, rawping, snmp_polling
+from vigil.network import alerting, icmp, polling, rawping, rules, snmp_polling
 from vigil.network.alerting import Counters, DownRule
 from vigil.network.credentials import Vault, fernet_key
 from vigil.network.schemas import DeviceIn, SnmpV3, valid_address
@@ -23,13 +23,22 @@ RULE = DownRule(down_after_failures=3, up_after_successes=2)
 
 
 def run(outcomes: str, rule: DownRule = RULE, suppressed: str | None = None) -> list[str]:
-    """Feeds polls ('x' failed, '.' answered) one a minute; returns the alert's state after
-    each ('-' for no alert)."""
+    """Feeds polls ('x' failed, '.' answered) one a minute through the down rule's
+    observations and the rules' state machine; returns the alert's state after each ('-'
+    for no alert)."""
+    spec = rules.builtin_down(rule)
     counters, state, out = Counters(), None, []
+    started: datetime | None = None
+    ok_count = 0
     for minute, outcome in enumerate(outcomes):
         now = T0 + timedelta(minutes=minute)
         counters = counters.after(outcome == ".", now)
-        state = alerting.next_state(state, counters, rule, suppressed, now)  # type: ignore[arg-type]
+        icmp_state = rules.IcmpState(
+            now, counters.failures, counters.successes, counters.failing_since, None, None
+        )
+        [obs] = rules.icmp_observations(spec, icmp_state)
+        step = rules.step(state, started, ok_count, obs, spec, suppressed)  # type: ignore[arg-type]
+        state, started, ok_count = step.state, step.started_at, step.ok_count
         out.append(state or "-")
         if state == "resolved":
             state = None
@@ -61,9 +70,14 @@ def test_down_for_m_minutes_fires_before_n_failures() -> None:
 def test_a_suppressed_device_stays_pending_and_is_unreachable_behind_its_parent() -> None:
     assert run("xxxx", suppressed="parent") == ["pending"] * 4
     counters = Counters(failures=3, failing_since=T0)
-    assert alerting.device_status("pending", counters, RULE, "parent", T0, "up") == "unreachable"
-    assert alerting.device_status("pending", counters, RULE, "maintenance", T0, "up") == "up"
-    assert alerting.device_status("firing", counters, RULE, None, T0, "up") == "down"
+    assert alerting.device_status(counters, RULE, "parent", T0, "up") == "unreachable"
+    assert alerting.device_status(counters, RULE, "maintenance", T0, "up") == "up"
+    assert alerting.device_status(counters, RULE, None, T0, "up") == "down"
+    pending = Counters(failures=1, failing_since=T0)
+    assert alerting.device_status(pending, RULE, None, T0, "up") == "up"
+    one_good = Counters(successes=1)
+    assert alerting.device_status(one_good, RULE, None, T0, "down") == "down"  # hysteresis
+    assert alerting.device_status(Counters(successes=2), RULE, None, T0, "down") == "up"
 
 
 def test_maintenance_windows() -> None:
@@ -103,7 +117,7 @@ def test_device_input_is_checked() -> None:
     with pytest.raises(ValidationError):
         DeviceIn(name="r1", address="10.0.0.1", icmp_interval_seconds=1)
     with pytest.raises(ValidationError, match="priv"):
-        SnmpV3(version="3", user="u", priv_protocol="AES", priv_key="12345678")  # type: ignore[arg-type]
+        SnmpV3(version="3", user="u", priv_protocol="AES", priv_key="12345678")
     device = DeviceIn(name=" r1 ", address="10.0.0.1", tags=["b", "a", "b"], type="Router")
     assert (device.name, device.tags, device.type) == ("r1", ["a", "b"], "router")
 
@@ -193,3 +207,114 @@ def test_counter_rates_handle_wraps_and_restarts() -> None:
     assert snmp_polling.counter_rate(2**32 - 10, 50, T0, 90, 60, later, bits=32) == 10.0
     assert snmp_polling.counter_rate(9000, 5000, T0, 10, 3, later) is None  # agent restarted
     assert snmp_polling.counter_rate(1, 50, T0, 2, 60, T0) is None
+
+
+# --- alert rules of every kind (vigil.network.rules) -------------------------------------------
+
+
+def spec(kind: str, **fields: object) -> rules.RuleSpec:
+    return rules.RuleSpec(id=1, name=kind, kind=kind, **fields)  # type: ignore[arg-type]
+
+
+def icmp_at(
+    minute: int, *, failures: int = 0, loss: float = 0.0, rtt: float | None = 1.0
+) -> rules.IcmpState:
+    at = T0 + timedelta(minutes=minute)
+    return rules.IcmpState(at, failures, 0 if failures else 1, at if failures else None, loss, rtt)
+
+
+def feed(rule: rules.RuleSpec, observations: list[rules.Observation]) -> list[str]:
+    state, started, ok, out = None, None, 0, []
+    for obs in observations:
+        step = rules.step(state, started, ok, obs, rule, None)
+        state, started, ok = step.state, step.started_at, step.ok_count
+        out.append(state or "-")
+        if state == "resolved":
+            state = None
+    return out
+
+
+def test_loss_and_rtt_rules_fire_after_their_pending_period_and_recover_with_hysteresis() -> None:
+    loss = spec("packet_loss", threshold=20.0, for_seconds=120, recover_after=2)
+    values = [0, 50, 50, 50, 0, 50, 0, 0]
+    observed = [rules.icmp_observations(loss, icmp_at(i, loss=v))[0] for i, v in enumerate(values)]
+    # breach at minute 1; due at minute 3 (2 min held); a single good poll does not resolve
+    assert feed(loss, observed) == [
+        "-", "pending", "pending", "firing", "firing", "firing", "firing", "resolved",
+    ]  # fmt: skip
+    rtt = spec("rtt", threshold=100.0)
+    assert rules.icmp_observations(rtt, icmp_at(0, rtt=150.0))[0].breaching
+    assert not rules.icmp_observations(rtt, icmp_at(0, rtt=100.0))[0].breaching  # > only
+    # a poll with no reply at all is the down rule's: no loss or RTT observation
+    assert rules.icmp_observations(loss, icmp_at(0, failures=1, loss=100.0)) == []
+
+
+def test_snmp_rules_read_cpu_memory_and_each_interface() -> None:
+    values = {
+        "snmp.uptime_s": 100.0,
+        "snmp.cpu_pct": 95.0,
+        "snmp.mem_pct": 40.0,
+        "if.eth0.oper": 1.0,
+        "if.eth1.oper": 2.0,
+        "if.lo.oper": 7.0,
+    }
+    snap = rules.SnmpSnapshot(T0, values, {"eth0": 12.5, "eth1": 0.0})
+    [cpu] = rules.snmp_observations(spec("cpu", threshold=90.0), snap)
+    assert (cpu.breaching, cpu.value) == (True, 95.0)
+    [mem] = rules.snmp_observations(spec("memory", threshold=90.0), snap)
+    assert not mem.breaching
+    down = rules.snmp_observations(spec("interface_down"), snap)
+    assert [(o.subject, o.breaching) for o in down] == [
+        ("eth0", False), ("eth1", True), ("lo", True),
+    ]  # fmt: skip
+    only_eth = rules.snmp_observations(spec("interface_down", interface="eth*"), snap)
+    assert [o.subject for o in only_eth] == ["eth0", "eth1"]
+    errors = rules.snmp_observations(spec("interface_errors", threshold=10.0), snap)
+    assert [(o.subject, o.breaching) for o in errors] == [("eth0", True), ("eth1", False)]
+
+
+def test_a_due_suppressed_alert_stays_pending_and_an_acknowledged_one_stays_acknowledged() -> None:
+    rule = spec("cpu", threshold=50.0, recover_after=1)
+    hot = rules.Observation("", T0, True, 99.0)
+    step = rules.step(None, None, 0, hot, rule, "parent")
+    assert (step.state, step.suppressed_by) == ("pending", "parent")
+    assert rules.step("acknowledged", T0, 0, hot, rule, None).state == "acknowledged"
+    cool = rules.Observation("", T0, False, 1.0)
+    assert rules.step("acknowledged", T0, 0, cool, rule, None).state == "resolved"
+
+
+def test_notices_of_the_new_kinds_carry_rule_and_interface_labels() -> None:
+    firing = rules.notice(
+        alert_id=7,
+        kind="interface_down",
+        rule_name="uplinks",
+        builtin=False,
+        state="firing",
+        device="sw-1",
+        address="10.0.0.2",
+        site=None,
+        subject="eth1",
+        severity="critical",
+        message="interface eth1 is down (oper status 2)",
+        started_at=T0,
+        fired_at=T0,
+        resolved_at=None,
+    )
+    payload = alertmanager_payload(firing)
+    labels = payload["alerts"][0]["labels"]
+    assert labels["alertname"] == "InterfaceDown"
+    assert (labels["rule"], labels["interface"], labels["severity"]) == (
+        "uplinks",
+        "eth1",
+        "critical",
+    )
+    fields = {
+        "alert_id": 7, "kind": "interface_down", "rule_name": "uplinks", "builtin": False,
+        "device": "sw-1", "address": "10.0.0.2", "site": None, "subject": "eth1",
+        "severity": "critical", "message": "", "started_at": T0, "fired_at": T0,
+    }  # fmt: skip
+    resolved = rules.notice(state="resolved", resolved_at=T0 + timedelta(minutes=5), **fields)  # type: ignore[arg-type]
+    again = alertmanager_payload(resolved)
+    assert again["status"] == "resolved"
+    assert again["alerts"][0]["fingerprint"] == payload["alerts"][0]["fingerprint"]
+    assert resolved.title.startswith("[RESOLVED] Interface down: sw-1 eth1")

@@ -1,4 +1,5 @@
-"""Device-down alerting: a pure state machine over a device's consecutive poll outcomes.
+"""Device-down: the device status from its consecutive poll outcomes, and the down
+alert's notice. The alert state machine of every rule kind is ``vigil.network.rules.step``.
 
 An alert opens as **pending** at the first failed poll. It **fires** when the device has
 failed ``down_after_failures`` polls in a row, or (when set) has been failing for
@@ -55,45 +56,27 @@ def is_due(counters: Counters, rule: DownRule, now: datetime) -> bool:
     )
 
 
-def next_state(
-    current: State | None,
-    counters: Counters,
-    rule: DownRule,
-    suppressed: Suppression | None,
-    now: datetime,
-) -> State | None:
-    """The state of the device's open alert after a poll (``current``: None when no alert
-    is open). None: still no alert."""
-    if counters.failures > 0:
-        if current == "firing":
-            return "firing"
-        if is_due(counters, rule, now) and suppressed is None:
-            return "firing"
-        return "pending"
-    if current is None:
-        return None
-    if counters.successes >= rule.up_after_successes:
-        return "resolved"
-    return current
-
-
 def device_status(
-    state: State | None,
     counters: Counters,
     rule: DownRule,
     suppressed: Suppression | None,
     now: datetime,
     previous: str,
 ) -> str:
-    """up, down, unreachable (due, but its parent is down) or the previous status while a
-    failure is pending."""
-    if state == "firing":
-        return "down"
-    if counters.failures == 0:
-        return "up" if state in (None, "resolved") else previous
-    if suppressed == "parent" and is_due(counters, rule, now):
-        return "unreachable"
-    return previous
+    """The device's status after a poll, by the settings' down rule (the alerts are the
+    rules' business, ``vigil.network.rules``): ``down`` when due, ``unreachable`` when due
+    but its parent is down, the previous status while a failure is pending or in a
+    maintenance window; a down device is ``up`` again after ``up_after_successes`` good
+    polls (hysteresis)."""
+    if counters.failures > 0:
+        if not is_due(counters, rule, now):
+            return previous
+        if suppressed == "parent":
+            return "unreachable"
+        return "down" if suppressed is None else previous
+    if previous in ("down", "unreachable") and counters.successes < rule.up_after_successes:
+        return previous
+    return "up"
 
 
 def in_maintenance(windows: Iterable[Mapping[str, Any]], now: datetime) -> bool:

@@ -1,5 +1,5 @@
-"""One ICMP sweep: which devices are due, poll them, store what came back and move each
-device's down alert along.
+"""One ICMP sweep: which devices are due, poll them, store what came back and update each
+device's status (the alert rules then run over it: ``vigil.network.evaluation``).
 
 Due: each device polls every ``icmp_interval_seconds``, at a phase of its own inside the
 interval (from its id), so 1,000 devices on a 60 s interval are spread over the minute
@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from prometheus_client import Counter, Gauge
 from sqlalchemy import Table, select
@@ -25,7 +24,7 @@ from vigil.core.db import utcnow
 from vigil.network import alerting
 from vigil.network.alerting import Counters, DownRule, Suppression
 from vigil.network.icmp import PingSettings, PollResult, use_raw_sockets
-from vigil.network.models import Device, DeviceState, NetworkAlert, Sample
+from vigil.network.models import Device, DeviceState, Sample
 from vigil.settings import Settings
 
 SAMPLES: Table = Sample.__table__  # type: ignore[assignment]
@@ -111,8 +110,6 @@ class Applied:
     samples: int = 0
     ok: int = 0
     failed: int = 0
-    #: (alert id, new state) of the alerts that fired or were resolved after firing.
-    notify: list[tuple[int, str]] = field(default_factory=list)
 
 
 def _depths(parents: dict[int, int | None]) -> dict[int, int]:
@@ -132,8 +129,9 @@ def _depths(parents: dict[int, int | None]) -> dict[int, int]:
 def store_results(
     session: Session, results: Iterable[PollResult], rule: DownRule, now: datetime | None = None
 ) -> Applied:
-    """Writes the samples of ``results``, updates each device's state and moves its down
-    alert (parents before children, so a child sees its parent's new status)."""
+    """Writes the samples of ``results`` and updates each device's state and status
+    (parents before children, so a child sees its parent's new status). The alert rules
+    run afterwards (``vigil.network.evaluation``)."""
     now = now or utcnow()
     by_device = {r.key: r for r in results}
     applied = Applied()
@@ -154,12 +152,6 @@ def store_results(
     applied.samples = len(rows)
     devices = {d.id: d for d in session.scalars(select(Device))}
     states = {s.device_id: s for s in session.scalars(select(DeviceState))}
-    open_alerts = {
-        a.device_id: a
-        for a in session.scalars(
-            select(NetworkAlert).where(NetworkAlert.state.in_(("pending", "firing")))
-        )
-    }
     depth = _depths({d.id: d.parent_id for d in devices.values()})
     for device_id in sorted(by_device, key=lambda i: (depth.get(i, 0), i)):
         device = devices.get(device_id)
@@ -177,17 +169,7 @@ def store_results(
             suppressed = "parent"
         elif alerting.in_maintenance(device.maintenance or [], now):
             suppressed = "maintenance"
-        _apply(
-            session,
-            device,
-            state,
-            result,
-            open_alerts.get(device_id),
-            rule,
-            suppressed,
-            now,
-            applied,
-        )
+        _apply(state, result, rule, suppressed, now, applied)
     session.flush()
     POLLS.labels("icmp", "ok").inc(applied.ok)
     POLLS.labels("icmp", "failed").inc(applied.failed)
@@ -197,11 +179,8 @@ def store_results(
 
 
 def _apply(
-    session: Session,
-    device: Device,
     state: DeviceState,
     result: PollResult,
-    alert: NetworkAlert | None,
     rule: DownRule,
     suppressed: Suppression | None,
     now: datetime,
@@ -220,63 +199,4 @@ def _apply(
         applied.ok += 1
     else:
         applied.failed += 1
-    current = alert.state if alert is not None else None
-    new = alerting.next_state(current, counters, rule, suppressed, now)  # type: ignore[arg-type]
-    state.status = alerting.device_status(new, counters, rule, suppressed, now, state.status)
-    if new is None:
-        return
-    if alert is None:
-        alert = NetworkAlert(
-            device_id=device.id,
-            rule="device_down",
-            state="pending",
-            started_at=counters.failing_since or result.at,
-            message="",
-            updated_at=now,
-        )
-        session.add(alert)
-        session.flush()
-    alert.suppressed_by = (
-        suppressed if new == "pending" and alerting.is_due(counters, rule, now) else None
-    )
-    alert.message = result.error or ("answering again" if result.ok else "")
-    if new != alert.state:
-        previous, alert.state, alert.updated_at = alert.state, new, now
-        if new == "firing":
-            alert.fired_at = now
-            applied.notify.append((alert.id, "firing"))
-        elif new == "resolved":
-            alert.resolved_at = now
-            if previous == "firing":
-                applied.notify.append((alert.id, "resolved"))
-
-
-def notices(session: Session, requested: Sequence[tuple[int, str]]) -> list[Any]:
-    """The notices of (alert id, state) pairs, in order."""
-    ids = [alert_id for alert_id, _ in requested]
-    rows = {
-        a.id: (a, d)
-        for a, d in session.execute(
-            select(NetworkAlert, Device)
-            .join(Device, Device.id == NetworkAlert.device_id)
-            .where(NetworkAlert.id.in_(ids))
-        ).all()
-    }
-    out = []
-    for alert_id, state in requested:
-        if alert_id not in rows:
-            continue  # the device was deleted since
-        alert, device = rows[alert_id]
-        out.append(
-            alerting.notice(
-                alert_id=alert.id,
-                state=state,
-                device=device.name,
-                address=device.address,
-                site=device.site,
-                started_at=alert.started_at,
-                fired_at=alert.fired_at,
-                resolved_at=alert.resolved_at,
-            )
-        )
-    return out
+    state.status = alerting.device_status(counters, rule, suppressed, now, state.status)
