@@ -1,26 +1,292 @@
-"""The devices pages under /network (Viewers read with ``ops.read``)."""
+"""The devices pages (Viewers and up, ``ops.read``):
+
+- ``/network``: the inventory with each device's status (as text and colour), last poll,
+  RTT, loss and an RTT sparkline of the last hour; filters (text, site, tag, status) and
+  paging. Its panel (#devices-panel) asks for itself again every ``ui_refresh_seconds``
+  with the filters and page it shows, so a refresh keeps them.
+- ``/network/devices/{id}``: the device's details (never its credentials, only their
+  kind), open alerts, RTT/loss, CPU/memory and per-interface traffic charts over a range
+  (1h, 6h, 24h, 7d), and an interface table. Its panel refreshes itself the same way.
+
+The forms (add, edit, delete, CSV import) are in device_pages_forms.py."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vigil.core.auth.policy import require
 from vigil.core.deps import db_session
+from vigil.core.problems import BadRequest
 from vigil.core.web import render
-from vigil.network import service
+from vigil.core.web.charts import sparkline_points
+from vigil.network import device_charts, device_queries, service
+from vigil.network.device_queries import CPU, IF_TABLE, LOSS, MEM, RTT, RTT_MAX, RTT_MIN
+from vigil.network.models import Device
+from vigil.network.schemas import MAX_ID
 
 PATH = "/network"
 router = APIRouter(prefix=PATH, include_in_schema=False)
 READ = Depends(require("ops.read"))
 SessionDep = Annotated[Session, Depends(db_session)]
+DeviceIdP = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"  # PostgreSQL refuses NUL in text: a 422, not a 500
+STATUSES = ("up", "down", "unreachable", "unknown")
+STATUS_CLASS = {"up": "up", "down": "down", "unreachable": "status-skipped", "unknown": "muted"}
+PAGE_SIZES = (25, 50, 100, 200)
+SPARK_WINDOW = timedelta(hours=1)
+RANGES = {
+    "1h": ("1 hour", timedelta(hours=1)),
+    "6h": ("6 hours", timedelta(hours=6)),
+    "24h": ("24 hours", timedelta(hours=24)),
+    "7d": ("7 days", timedelta(days=7)),
+}
+DEFAULT_RANGE = "24h"
+MAX_IF_CHARTS = 16  # a 48-port switch: the busiest 16 are charted, all are in the table
+
+
+# --- the devices table ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the table shows: the filters (None: any) and the page."""
+
+    q: str | None = None
+    site: str | None = None
+    tag: str | None = None
+    status: str | None = None
+    page: int = 1
+    size: int = 50
+
+    def query(self, **changes: Any) -> str:
+        """The query string of these filters (with ``changes``), defaults left out."""
+        shown = replace(self, **changes)
+        values = {
+            "q": shown.q,
+            "site": shown.site,
+            "tag": shown.tag,
+            "status": shown.status,
+            "page": shown.page if shown.page != 1 else None,
+            "size": shown.size if shown.size != 50 else None,
+        }
+        return urlencode({k: v for k, v in values.items() if v})
+
+    def url(self, **changes: Any) -> str:
+        query = self.query(**changes)
+        return f"{PATH}?{query}" if query else PATH
+
+    @property
+    def any(self) -> bool:
+        return any((self.q, self.site, self.tag, self.status))
+
+
+def _blank(value: str) -> str | None:
+    value = value.strip()
+    return value or None
+
+
+def device_filters(
+    q: Annotated[str, Query(max_length=100, pattern=PRINTABLE)] = "",
+    site: Annotated[str, Query(max_length=100, pattern=PRINTABLE)] = "",
+    tag: Annotated[str, Query(max_length=50, pattern=PRINTABLE)] = "",
+    status: Annotated[str, Query(pattern="^(|up|down|unreachable|unknown)$")] = "",
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    size: Annotated[int, Query(description="Rows per page: 25, 50, 100 or 200.")] = 50,
+) -> Filters:
+    if size not in PAGE_SIZES:
+        raise BadRequest(f"size must be one of {', '.join(map(str, PAGE_SIZES))}, not {size}")
+    return Filters(_blank(q), _blank(site), _blank(tag), _blank(status), page, size)
+
+
+FiltersDep = Annotated[Filters, Depends(device_filters)]
+
+
+@dataclass(frozen=True)
+class Row:
+    view: service.DeviceView
+    status: str
+    spark: str
+    spark_label: str
+
+
+def devices_panel(session: Session, filters: Filters, now: datetime) -> dict[str, Any]:
+    """The table's values: one page of devices (the last page when ``page`` is past it)."""
+    flt = service.DeviceFilter(
+        q=filters.q, site=filters.site, tag=filters.tag, status=filters.status
+    )
+    views, total = service.list_devices(
+        session, flt, filters.size, (filters.page - 1) * filters.size
+    )
+    pages = max(1, -(-total // filters.size))
+    if not views and filters.page > pages:
+        filters = replace(filters, page=pages)
+        views, total = service.list_devices(
+            session, flt, filters.size, (filters.page - 1) * filters.size
+        )
+    sparks = device_queries.rtt_sparklines(
+        session, (v.device.id for v in views), now - SPARK_WINDOW
+    )
+    rows = []
+    for view in views:
+        status = view.state.status if view.state else "unknown"
+        values = sparks.get(view.device.id, [])
+        label = (
+            f"{view.device.name}: RTT over the last hour, {min(values):.1f} to {max(values):.1f} ms"
+            if values
+            else ""
+        )
+        rows.append(Row(view, status, sparkline_points(values), label))
+    return {
+        "path": PATH,
+        "filters": filters,
+        "rows": rows,
+        "total": total,
+        "pages": pages,
+        "first_row": (filters.page - 1) * filters.size + 1 if rows else 0,
+        "last_row": (filters.page - 1) * filters.size + len(rows),
+        "status_class": STATUS_CLASS,
+        "now": now,
+    }
 
 
 @router.get("", response_class=HTMLResponse, dependencies=[READ])
-def devices_page(request: Request, session: SessionDep) -> HTMLResponse:
-    views, total = service.list_devices(session, service.DeviceFilter(), 100, 0)
-    context: dict[str, Any] = {"title": "Devices", "path": PATH, "views": views, "total": total}
-    return render(request, "network/devices.html", context)
+def devices_page(request: Request, session: SessionDep, filters: FiltersDep) -> HTMLResponse:
+    context = devices_page_context(session, filters)
+    return render(request, "network/devices.html", context, partial="network/_devices_panel.html")
+
+
+def devices_page_context(session: Session, filters: Filters) -> dict[str, Any]:
+    sites, tags = device_queries.filter_choices(session)
+    return {
+        "title": "Devices",
+        "sites": sites,
+        "tags": tags,
+        "statuses": STATUSES,
+        "page_sizes": PAGE_SIZES,
+        **devices_panel(session, filters, datetime.now(UTC)),
+    }
+
+
+# --- one device -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Interface:
+    name: str
+    oper: float | None
+    in_bps: float | None
+    out_bps: float | None
+    in_errors: float | None
+    out_errors: float | None
+    peak_bps: float
+    chart: str | None
+
+
+OPER = {1: "up", 2: "down", 3: "testing", 5: "dormant", 6: "not present", 7: "lower layer down"}
+
+
+def _interfaces(
+    session: Session, device_id: int, start: datetime, end: datetime
+) -> tuple[list[Interface], int]:
+    names = device_queries.interface_names(session, device_id, start)
+    metrics = [f"if.{n}{suffix}" for n in names for suffix in (".in_bps", ".out_bps")]
+    rates = device_queries.series(session, device_id, metrics, start, end)
+    last = device_queries.latest(
+        session, device_id, [f"if.{n}{suffix}" for n in names for suffix in IF_TABLE]
+    )
+
+    def value(name: str, suffix: str) -> float | None:
+        found = last.get(f"if.{name}{suffix}")
+        return found.value if found else None
+
+    rows = []
+    for name in names:
+        inbound, outbound = rates[f"if.{name}.in_bps"], rates[f"if.{name}.out_bps"]
+        peak = max((v for _, v in inbound + outbound), default=0.0)
+        rows.append(
+            Interface(
+                name,
+                value(name, ".oper"),
+                value(name, ".in_bps"),
+                value(name, ".out_bps"),
+                value(name, ".in_errors"),
+                value(name, ".out_errors"),
+                peak,
+                device_charts.traffic_chart(name, inbound, outbound)
+                if inbound or outbound
+                else None,
+            )
+        )
+    charted = sorted((r for r in rows if r.chart), key=lambda r: -r.peak_bps)[:MAX_IF_CHARTS]
+    keep = {r.name for r in charted}
+    hidden = sum(1 for r in rows if r.chart and r.name not in keep)
+    rows = [r if r.name in keep else replace(r, chart=None) for r in rows]
+    return rows, hidden
+
+
+def device_panel(session: Session, device_id: int, choice: str, now: datetime) -> dict[str, Any]:
+    view = service.device_view(session, device_id)  # 404 for an unknown id
+    device = view.device
+    label, span = RANGES[choice]
+    start = now - span
+    icmp = device_queries.series(session, device_id, (RTT, RTT_MIN, RTT_MAX, LOSS), start, now)
+    snmp = device_queries.series(session, device_id, (CPU, MEM), start, now)
+    interfaces, hidden = _interfaces(session, device_id, start, now)
+    parent = session.get(Device, device.parent_id) if device.parent_id else None
+    children = session.scalars(
+        select(Device).where(Device.parent_id == device_id).order_by(Device.name)
+    ).all()
+    alerts, open_total = service.list_alerts(
+        session, state="open", device_id=device_id, limit=10, offset=0
+    )
+    status = view.state.status if view.state else "unknown"
+    icmp_points = sum(len(v) for v in icmp.values())
+    return {
+        "path": f"{PATH}/devices/{device_id}",
+        "view": view,
+        "device": device,
+        "state": view.state,
+        "status": status,
+        "status_class": STATUS_CLASS,
+        "tags": service.unpack_tags(device.tags),
+        "parent": parent,
+        "children": children,
+        "alerts": alerts,
+        "open_total": open_total,
+        "choice": choice,
+        "ranges": {k: v[0] for k, v in RANGES.items()},
+        "range_label": label,
+        "rtt_chart": device_charts.rtt_loss_chart(icmp) if icmp_points else None,
+        "rtt_count": len(icmp[RTT]),
+        "loss_count": len(icmp[LOSS]),
+        "cpu_chart": device_charts.cpu_mem_chart(snmp[CPU], snmp[MEM])
+        if snmp[CPU] or snmp[MEM]
+        else None,
+        "cpu_last": snmp[CPU][-1][1] if snmp[CPU] else None,
+        "mem_last": snmp[MEM][-1][1] if snmp[MEM] else None,
+        "interfaces": interfaces,
+        "hidden_charts": hidden,
+        "oper": OPER,
+        "now": now,
+    }
+
+
+RangeQ = Annotated[str, Query(alias="range", pattern="^(1h|6h|24h|7d)$")]
+
+
+@router.get("/devices/{device_id}", response_class=HTMLResponse, dependencies=[READ])
+def device_page(
+    request: Request, session: SessionDep, device_id: DeviceIdP, choice: RangeQ = DEFAULT_RANGE
+) -> HTMLResponse:
+    context = {**device_panel(session, device_id, choice, datetime.now(UTC))}
+    context["title"] = context["device"].name
+    return render(request, "network/device.html", context, partial="network/_device_panel.html")

@@ -12,11 +12,13 @@ from pathlib import Path
 from fastapi import APIRouter
 
 from vigil.core.web import NavLink, WebPages
-from vigil.network import device_pages
+from vigil.network import device_pages, device_pages_forms
 
 ALERT_PAGES = "vigil.network.alert_pages"
 
 all_pages = APIRouter()
+# The forms first: /network/devices/new must not be taken for a device id.
+all_pages.include_router(device_pages_forms.router)
 all_pages.include_router(device_pages.router)
 nav = [NavLink("Devices", device_pages.PATH)]
 

@@ -1,0 +1,71 @@
+"""Chart specs (see core/web/static/vigil.js) of the device page: RTT and loss, each
+interface's traffic, CPU and memory. Series are thinned to ``CHART_POINTS`` and carry one
+point per second at most (the chart's resolution)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from vigil.core.web.charts import chart_json, instant_seconds
+from vigil.network.device_queries import CHART_POINTS, Point, thin
+
+BLUE, ORANGE, GREY, RED, GREEN = "#2f6fdb", "#e07b00", "#8c8c8c", "#b3261e", "#1b7f3b"
+
+
+def _data(points: Sequence[Point], *, peak: bool = False) -> list[list[float]]:
+    by_second: dict[int, float] = {}
+    for ts, value in thin(points, CHART_POINTS, peak=peak):
+        by_second[instant_seconds(ts)] = round(value, 3)
+    return [[t, by_second[t]] for t in sorted(by_second)]
+
+
+def _line(
+    name: str, title: str, color: str, points: Sequence[Point], **extra: Any
+) -> dict[str, Any]:
+    return {
+        "type": "line",
+        "name": name,
+        "title": title,
+        "color": color,
+        "data": _data(points),
+        **extra,
+    }
+
+
+def rtt_loss_chart(series: dict[str, list[Point]]) -> str:
+    """RTT (average, with the minimum and maximum dashed) above, loss % below."""
+    rtt = [
+        _line(
+            "rtt_avg", "RTT avg ms", BLUE, series["icmp.rtt_avg_ms"], lineWidth=2, lastValue=True
+        ),
+        _line("rtt_min", "min", GREY, series["icmp.rtt_min_ms"], dashed=True, lineWidth=1),
+        _line("rtt_max", "max", ORANGE, series["icmp.rtt_max_ms"], dashed=True, lineWidth=1),
+    ]
+    loss = {
+        "type": "histogram",
+        "name": "loss",
+        "title": "loss %",
+        "color": RED,
+        "lastValue": True,
+        "data": _data(series["icmp.loss_pct"], peak=True),
+    }
+    panes = [{"height": 3, "series": rtt}, {"height": 1, "series": [loss]}]
+    return chart_json({"intraday": True, "panes": panes})
+
+
+def traffic_chart(name: str, inbound: Sequence[Point], outbound: Sequence[Point]) -> str:
+    series = [
+        _line("in", f"{name} in bps", BLUE, inbound, lineWidth=2, lastValue=True),
+        _line("out", f"{name} out bps", ORANGE, outbound, lineWidth=2, lastValue=True),
+    ]
+    return chart_json({"intraday": True, "panes": [{"series": series}]})
+
+
+def cpu_mem_chart(cpu: Sequence[Point], mem: Sequence[Point]) -> str:
+    series = []
+    if cpu:
+        series.append(_line("cpu", "CPU %", BLUE, cpu, lineWidth=2, lastValue=True))
+    if mem:
+        series.append(_line("mem", "memory %", GREEN, mem, lineWidth=2, lastValue=True))
+    return chart_json({"intraday": True, "panes": [{"series": series}]})

@@ -1,0 +1,585 @@
+"""The network devices pages on SQLite and PostgreSQL, as signed-in browsers (cookie
+sessions, CSRF tokens): the devices table with samples from real ICMP polls of loopback
+addresses, its filters, paging and HTMX partial; the device page with RTT/loss, CPU/memory
+and interface charts over a range; the forms (add, edit, delete, CSV import) with the API's
+validation and audit rows; who may see and do what."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from tests.conftest import TransactionalDatabase
+from tests.support.app import api
+from tests.support.auth import make_user
+from tests.support.web import BROWSER, csrf_of, web_sign_in
+from vigil.core.auth.models import AuditEntry
+from vigil.core.auth.permissions import Role
+from vigil.network import icmp, service
+from vigil.network.credentials import Vault
+from vigil.network.models import Device, DeviceState, Sample
+from vigil.network.schemas import DeviceIn
+from vigil.settings import Settings
+
+KEY = "test network key"
+HTMX = {**BROWSER, "HX-Request": "true"}
+
+
+def browser(db: TransactionalDatabase, role: Role, path: str = "/network") -> TestClient:
+    client, _ = app(db)
+    account = make_user(db, client.app.state.auth, role)  # type: ignore[attr-defined]
+    web_sign_in(client, account.email, path)
+    return client
+
+
+def app(db: TransactionalDatabase) -> tuple[TestClient, Any]:
+    return api(db, cache_ttl=0, rate_limit="", network_secret_key=KEY, ui_refresh_seconds=30)
+
+
+def add_device(db: TransactionalDatabase, **fields: Any) -> int:
+    with db.session(write=True) as session:
+        body = DeviceIn.model_validate({"name": "core-1", "address": "10.0.0.1", **fields})
+        view = service.create_device(session, body, Vault.from_settings(_settings()))
+        return view.device.id
+
+
+def _settings() -> Settings:
+    return Settings(network_secret_key=KEY)
+
+
+def add_samples(
+    db: TransactionalDatabase, device_id: int, rows: list[tuple[str, datetime, float]]
+) -> None:
+    with db.session(write=True) as session:
+        session.add_all(Sample(device_id=device_id, metric=m, ts=ts, value=v) for m, ts, v in rows)
+
+
+def set_state(db: TransactionalDatabase, device_id: int, status: str, **fields: Any) -> None:
+    with db.session(write=True) as session:
+        session.merge(DeviceState(device_id=device_id, status=status, **fields))
+
+
+def poll_loopback(db: TransactionalDatabase, targets: list[tuple[int, str]], polls: int) -> None:
+    """Real pings of loopback addresses, stored as the ICMP collector stores them (samples
+    of each poll's time, the state's last poll, RTT and loss)."""
+    settings = icmp.PingSettings(count=2, interval=0.0, timeout=0.5, concurrency=2)
+    for _ in range(polls):
+        results = icmp.poll(targets, settings)
+        assert all(r.ok for r in results), results
+        with db.session(write=True) as session:
+            for r in results:
+                session.add_all(
+                    Sample(device_id=r.key, metric=m, ts=r.at, value=v)
+                    for m, v in r.samples().items()
+                )
+                session.merge(
+                    DeviceState(
+                        device_id=r.key,
+                        status="up",
+                        last_poll_at=r.at,
+                        last_ok_at=r.at,
+                        last_rtt_ms=r.rtt_avg_ms,
+                        last_loss_pct=r.loss_pct,
+                        successes=polls,
+                    )
+                )
+
+
+def form_post(
+    client: TestClient, page: str, action: str, fields: dict[str, str], **kwargs: Any
+) -> Any:
+    token = csrf_of(client.get(page, headers=BROWSER).text)
+    return client.post(
+        action,
+        data={**fields, "csrf_token": token},
+        headers=BROWSER,
+        follow_redirects=False,
+        **kwargs,
+    )
+
+
+def chart_spec(html: str, chart_id: str) -> dict[str, Any]:
+    found = re.search(rf'<script type="application/json" id="{chart_id}-data">(.*?)</script>', html)
+    assert found, f"no chart {chart_id}"
+    spec: dict[str, Any] = json.loads(found.group(1))
+    return spec
+
+
+def audit_actions(db: TransactionalDatabase) -> list[str]:
+    with db.session() as session:
+        rows = session.scalars(
+            select(AuditEntry).where(AuditEntry.entity == "network_device").order_by(AuditEntry.id)
+        ).all()
+        return [r.action for r in rows]
+
+
+# --- the devices table ----------------------------------------------------------------------
+
+
+def test_devices_table_shows_real_polls_with_a_sparkline_and_refreshes_itself(
+    db: TransactionalDatabase,
+) -> None:
+    client = browser(db, Role.VIEWER)
+    up = add_device(db, name="loop-v4", address="127.0.0.1", site="waw", tags=["lab"])
+    six = add_device(db, name="loop-v6", address="::1", site="krk")
+    never = add_device(db, name="never-polled", address="10.9.9.9", enabled=False)
+    poll_loopback(db, [(up, "127.0.0.1"), (six, "::1")], polls=3)
+
+    page = client.get("/network", headers=BROWSER)
+    assert page.status_code == 200, page.text
+    html = page.text
+    assert 'href="/network"' in html
+    assert 'aria-current="page"' in html
+    row = re.search(rf'<tr data-device="{up}">(.*?)</tr>', html, re.S)
+    assert row, html
+    assert 'data-status="up">up</span>' in row.group(1)  # the status as text, not colour only
+    assert re.search(r"\d+\.\d\d ms", row.group(1))  # the last RTT
+    assert "0 %" in row.group(1)  # loss
+    assert '<svg class="sparkline"' in row.group(1)  # three polls: an RTT sparkline
+    assert "<time datetime=" in row.group(1)  # last poll
+    unknown = re.search(rf'<tr data-device="{never}">(.*?)</tr>', html, re.S)
+    assert unknown
+    assert 'data-status="unknown">unknown</span>' in unknown.group(1)
+    assert "(disabled)" in unknown.group(1)
+    # The panel asks for itself again every ui_refresh_seconds, with the filters it shows.
+    assert 'hx-get="/network" hx-trigger="every 30s"' in html
+    filtered = client.get("/network?site=waw&status=up", headers=BROWSER).text
+    assert 'hx-get="/network?site=waw&amp;status=up" hx-trigger="every 30s"' in filtered
+    assert f'data-device="{up}"' in filtered
+    assert f'data-device="{six}"' not in filtered
+    # Viewers get no edit buttons.
+    assert "Add a device" not in html
+    assert "Import devices from CSV" not in html
+
+
+def test_filters_paging_and_the_partial(db: TransactionalDatabase) -> None:
+    client = browser(db, Role.VIEWER)
+    ids = {}
+    for i in range(30):
+        site = "waw" if i % 2 else "krk"
+        tags = ["core"] if i % 3 == 0 else []
+        ids[i] = add_device(
+            db, name=f"dev-{i:02d}", address=f"10.0.1.{i + 1}", site=site, tags=tags
+        )
+    set_state(db, ids[4], "down", failures=3)
+    set_state(db, ids[5], "up", last_rtt_ms=1.5, last_loss_pct=0.0)
+
+    first = client.get("/network?size=25", headers=BROWSER).text
+    assert "Devices 1\u201325 of 30, page 1 of 2" in first
+    assert 'href="/network?page=2&amp;size=25"' in first  # the next page keeps the filters
+    second = client.get("/network?page=2&size=25", headers=BROWSER).text
+    assert "Devices 26\u201330 of 30, page 2 of 2" in second
+    assert "dev-29" in second
+    assert "dev-00" not in second
+    past = client.get("/network?page=9&size=25", headers=BROWSER).text  # past the end: last page
+    assert "page 2 of 2" in past
+
+    assert re.findall(
+        r'data-device="(\d+)"', client.get("/network?status=down", headers=BROWSER).text
+    ) == [str(ids[4])]
+    by_tag = client.get("/network?tag=core&site=krk", headers=BROWSER).text
+    assert sorted(re.findall(r"dev-\d\d", by_tag)) == sorted(
+        f"dev-{i:02d}" for i in range(30) if i % 3 == 0 and i % 2 == 0
+    )
+    by_text = client.get("/network?q=10.0.1.1", headers=BROWSER).text  # part of the address
+    assert "dev-00" in by_text
+    assert "dev-10" in by_text
+    assert "dev-05" not in by_text
+    assert (
+        "No device matches these filters." in client.get("/network?q=nothing", headers=BROWSER).text
+    )
+    # The site and tag pickers offer what is in use.
+    assert '<option value="krk"' in first
+    assert '<option value="core"' in first
+
+    partial = client.get("/network?status=up", headers=HTMX)
+    assert partial.status_code == 200
+    assert partial.text.lstrip().startswith('<section id="devices-panel"')
+    assert "<html" not in partial.text
+    assert "1.50 ms" in partial.text
+
+    for bad in ("status=sideways", "size=7", "page=0", "q=%00"):
+        refused = client.get(f"/network?{bad}", headers=BROWSER)
+        assert refused.status_code == 422, bad
+        assert "text/html" in refused.headers["content-type"]
+
+
+# --- the device page ------------------------------------------------------------------------
+
+
+def test_device_page_charts_over_a_range(db: TransactionalDatabase) -> None:
+    client = browser(db, Role.VIEWER)
+    parent = add_device(db, name="edge", address="10.0.0.254")
+    device = add_device(
+        db,
+        name="sw-1",
+        address="10.0.0.2",
+        type="switch",
+        parent_id=parent,
+        tags=["core"],
+        snmp_interval_seconds=60,
+        credentials={"version": "2c", "community": "n0t-shown-secret"},
+    )
+    now = datetime.now(UTC)
+    rows: list[tuple[str, datetime, float]] = []
+    for minute in range(0, 2 * 24 * 60, 5):  # two days, every 5 minutes
+        ts = now - timedelta(minutes=minute)
+        rows += [
+            ("icmp.rtt_avg_ms", ts, 2.0 + minute % 7),
+            ("icmp.rtt_min_ms", ts, 1.0),
+            ("icmp.rtt_max_ms", ts, 9.0),
+            ("icmp.loss_pct", ts, 0.0 if minute % 60 else 33.3),
+            ("snmp.cpu_pct", ts, 12.5),
+            ("snmp.mem_pct", ts, 40.0),
+            ("if.eth0.100.in_bps", ts, 1_000_000.0 + minute),
+            ("if.eth0.100.out_bps", ts, 250_000.0),
+            ("if.lo.in_bps", ts, 10.0),
+            ("if.lo.out_bps", ts, 10.0),
+        ]
+    rows += [
+        ("if.eth0.100.oper", now, 1.0),
+        ("if.lo.oper", now, 2.0),
+        ("if.eth0.100.in_errors", now, 7.0),
+    ]
+    add_samples(db, device, rows)
+    set_state(db, device, "up", last_rtt_ms=2.25, last_loss_pct=0.0, last_poll_at=now)
+
+    html = client.get(f"/network/devices/{device}?range=6h", headers=BROWSER).text
+    assert "<h1>sw-1</h1>" in html
+    assert 'data-status="up">up</span>' in html
+    assert "SNMP v2c (stored encrypted)" in html
+    assert "n0t-shown-secret" not in html
+    assert f'<a href="/network/devices/{parent}">edge</a>' in html
+    rtt = chart_spec(html, "rtt-chart")
+    avg = rtt["panes"][0]["series"][0]["data"]
+    assert len(avg) == 6 * 12  # every 5 minutes of the last 6 h (the page's now is later)
+    assert avg[-1][1] == 2.0  # the newest sample (minute 0)
+    loss = rtt["panes"][1]["series"][0]["data"]
+    assert max(v for _, v in loss) == 33.3
+    cpu = chart_spec(html, "cpu-chart")
+    assert [s["name"] for s in cpu["panes"][0]["series"]] == ["cpu", "mem"]
+    # Interfaces: a name with a dot, busiest first; the table has status and errors.
+    first_if = chart_spec(html, "if-chart-1")
+    assert first_if["panes"][0]["series"][0]["title"] == "eth0.100 in bps"
+    table = re.search(r'<tr data-interface="eth0.100">(.*?)</tr>', html, re.S)
+    assert table
+    assert ">up<" in table.group(1)
+    assert "1,000,000 bit/s" in table.group(1)
+    assert ">7<" in table.group(1)
+    assert ">down<" in re.search(r'<tr data-interface="lo">(.*?)</tr>', html, re.S).group(1)  # type: ignore[union-attr]
+
+    week = client.get(f"/network/devices/{device}?range=7d", headers=BROWSER).text
+    week_avg = chart_spec(week, "rtt-chart")["panes"][0]["series"][0]["data"]
+    assert len(week_avg) == 2 * 24 * 12  # the two stored days (1000 points at most)
+    hour = client.get(f"/network/devices/{device}?range=1h", headers=HTMX)
+    assert hour.text.lstrip().startswith('<section id="device-panel"')
+    assert f'hx-get="/network/devices/{device}?range=1h"' in hour.text  # keeps its range
+
+    empty = add_device(db, name="quiet", address="10.0.0.3")
+    quiet = client.get(f"/network/devices/{empty}", headers=BROWSER).text
+    assert "No ICMP sample in the last 24 hours." in quiet
+    assert "No interface data" in quiet
+    assert 'id="cpu-chart"' not in quiet
+    assert client.get("/network/devices/999999", headers=BROWSER).status_code == 404
+    assert client.get(f"/network/devices/{device}?range=2y", headers=BROWSER).status_code == 422
+
+
+def test_many_sample_points_are_thinned_for_the_chart(db: TransactionalDatabase) -> None:
+    client = browser(db, Role.VIEWER)
+    device = add_device(db, name="busy", address="10.0.0.9")
+    now = datetime.now(UTC).replace(microsecond=0)
+    add_samples(
+        db,
+        device,
+        [("icmp.rtt_avg_ms", now - timedelta(seconds=20 * i), float(i % 10)) for i in range(3000)],
+    )
+    spec = chart_spec(client.get(f"/network/devices/{device}", headers=BROWSER).text, "rtt-chart")
+    data = spec["panes"][0]["series"][0]["data"]
+    assert 900 <= len(data) <= 1000
+    times = [t for t, _ in data]
+    assert times == sorted(set(times))  # strictly increasing, as the chart needs
+    assert abs(sum(v for _, v in data) / len(data) - 4.5) < 0.1  # means of runs keep the level
+
+
+# --- forms ----------------------------------------------------------------------------------
+
+FIELDS = {
+    "name": "r-new",
+    "address": "2001:DB8::1",
+    "type": "Router",
+    "vendor": "Juniper",
+    "site": "gdn",
+    "tags": "core, edge",
+    "enabled": "on",
+    "icmp_interval_seconds": "30",
+    "snmp_interval_seconds": "120",
+    "snmp_port": "1161",
+    "maintenance": "2026-12-24T22:00Z 2026-12-25T02:00Z firmware upgrade",
+    "snmp_version": "3",
+    "v3_user": "monitor",
+    "auth_protocol": "SHA256",
+    "auth_key": "auth-s3cret-key",
+    "priv_protocol": "AES",
+    "priv_key": "priv-s3cret-key",
+}
+
+
+def test_operator_adds_and_edits_a_device_with_the_apis_rules(db: TransactionalDatabase) -> None:
+    client = browser(db, Role.OPERATOR)
+    listing = client.get("/network", headers=BROWSER).text
+    assert 'href="/network/devices/new"' in listing
+    assert "Import devices from CSV" in listing
+
+    added = form_post(client, "/network/devices/new", "/network/devices/new", FIELDS)
+    assert added.status_code == 303, added.text
+    location = added.headers["location"]
+    page = client.get(location, headers=BROWSER).text
+    assert "Device r-new added." in page  # the flash
+    assert "SNMP v3 (stored encrypted)" in page
+    assert "s3cret" not in page
+    with db.session() as session:
+        device = session.scalars(select(Device).where(Device.name == "r-new")).one()
+        assert (device.address, device.type, device.tags) == (
+            "2001:db8::1",
+            "router",
+            ",core,edge,",
+        )
+        assert device.snmp_port == 1161
+        assert device.icmp_interval_seconds == 30
+        assert device.maintenance[0]["reason"] == "firmware upgrade"
+        assert device.credentials
+        assert "s3cret" not in device.credentials
+        secret = service.device_secret(device, Vault.from_settings(_settings()))
+        assert secret
+        assert secret["auth_key"] == "auth-s3cret-key"
+        device_id = device.id
+
+    form = client.get(f"/network/devices/{device_id}/edit", headers=BROWSER).text
+    assert 'value="r-new"' in form
+    assert "keep what is stored (snmp-v3)" in form
+    assert "s3cret" not in form  # write-only
+    edited = form_post(
+        client,
+        f"/network/devices/{device_id}/edit",
+        f"/network/devices/{device_id}/edit",
+        {
+            **FIELDS,
+            "site": "waw",
+            "enabled": "",
+            "snmp_version": "keep",
+            "auth_key": "",
+            "priv_key": "",
+        },
+    )
+    assert edited.status_code == 303, edited.text
+    assert "Device r-new saved." in client.get(edited.headers["location"], headers=BROWSER).text
+    with db.session() as session:
+        saved = session.get(Device, device_id)
+        assert saved is not None
+        assert (saved.site, saved.enabled, saved.credential_kind) == ("waw", False, "snmp-v3")
+    removed = form_post(
+        client,
+        f"/network/devices/{device_id}/edit",
+        f"/network/devices/{device_id}/edit",
+        {**FIELDS, "site": "waw", "enabled": "", "snmp_version": "none"},
+    )
+    assert removed.status_code == 303
+    with db.session() as session:
+        saved = session.get(Device, device_id)
+        assert saved is not None
+        assert saved.credentials is None
+        entries = session.scalars(
+            select(AuditEntry).where(AuditEntry.entity == "network_device").order_by(AuditEntry.id)
+        ).all()
+    assert [e.action for e in entries] == ["create", "update", "update"]
+    assert entries[0].actor.startswith("operator")
+    assert (entries[1].changes or {})["site"] == {"before": "gdn", "after": "waw"}
+    assert entries[2].detail == "credentials removed"
+    assert "s3cret" not in json.dumps([e.changes for e in entries])
+
+    # Delete is for Admins: no button, and a 403 when posted.
+    assert "Delete…" not in client.get(f"/network/devices/{device_id}", headers=BROWSER).text
+    refused = form_post(
+        client, f"/network/devices/{device_id}", f"/network/devices/{device_id}/delete", {}
+    )
+    assert refused.status_code == 403
+    assert "network.delete" in refused.text
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"name": ""}, "Name: String should have at least 1 character"),
+        ({"address": "not an address!"}, "Address: &#39;not an address!&#39; is neither"),
+        (
+            {"icmp_interval_seconds": "5"},
+            "ICMP interval: Input should be greater than or equal to 10",
+        ),
+        ({"icmp_interval_seconds": "often"}, "ICMP interval: Input should be a valid integer"),
+        ({"tags": "bad*tag"}, "Tags 1: String should match pattern"),
+        ({"maintenance": "tomorrow"}, "Maintenance line 1: write START END"),
+        ({"maintenance": "2026-12-25T02:00Z 2026-12-24T22:00Z"}, "must end after it starts"),
+        ({"auth_key": "short"}, "SNMP credentials (auth_key): should have at least 8 characters"),
+        ({"priv_protocol": "", "auth_protocol": ""}, "auth_protocol and auth_key go together"),
+        ({"parent_id": "424242"}, "parent_id 424242: no such device."),
+        ({"parent_id": "x"}, "Parent: pick a device from the list."),
+        ({"snmp_version": "keep"}, "SNMP credentials: pick one of none, 2c, 3."),
+        ({"name": "taken"}, "A device named &#39;taken&#39; exists already"),
+    ],
+)
+def test_a_refused_form_shows_the_error_and_writes_nothing(
+    db: TransactionalDatabase, changes: dict[str, str], message: str
+) -> None:
+    add_device(db, name="taken", address="10.0.0.7")
+    client = browser(db, Role.OPERATOR)
+    answer = form_post(
+        client, "/network/devices/new", "/network/devices/new", {**FIELDS, **changes}
+    )
+    assert answer.status_code == 422, answer.text
+    assert 'class="flash flash-error"' in answer.text
+    assert message in answer.text
+    assert 'id="device-form"' in answer.text  # the form again, with what was typed ...
+    assert 'value="Juniper"' in answer.text
+    assert "s3cret" not in answer.text  # ... but never the secrets
+    with db.session() as session:
+        assert session.scalars(select(Device.name)).all() == ["taken"]
+    assert audit_actions(db) == ["create"]  # only the setup's
+
+
+def test_admin_deletes_a_device(db: TransactionalDatabase) -> None:
+    device = add_device(db, name="old", address="10.0.0.8")
+    add_samples(db, device, [("icmp.rtt_avg_ms", datetime.now(UTC), 1.0)])
+    client = browser(db, Role.ADMIN)
+    page = client.get(f"/network/devices/{device}", headers=BROWSER).text
+    assert "Delete…" in page
+    assert 'id="edit-device"' in page
+    answer = form_post(
+        client, f"/network/devices/{device}", f"/network/devices/{device}/delete", {}
+    )
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/network"
+    assert "Device old deleted" in client.get("/network", headers=BROWSER).text
+    with db.session() as session:
+        assert session.get(Device, device) is None
+        assert session.scalars(select(Sample).where(Sample.device_id == device)).all() == []
+    assert audit_actions(db) == ["create", "delete"]
+    gone = form_post(client, "/network", f"/network/devices/{device}/delete", {})
+    assert gone.status_code == 404
+
+
+def test_viewers_and_visitors_cannot_change_anything(db: TransactionalDatabase) -> None:
+    device = add_device(db, name="keep-me", address="10.0.0.5")
+    viewer = browser(db, Role.VIEWER)
+    page = viewer.get(f"/network/devices/{device}", headers=BROWSER).text
+    assert 'id="edit-device"' not in page
+    assert "Delete…" not in page
+    assert viewer.get("/network/devices/new", headers=BROWSER).status_code == 403
+    token = csrf_of(page)
+    for action in (
+        "/network/devices/new",
+        f"/network/devices/{device}/edit",
+        f"/network/devices/{device}/delete",
+    ):
+        answer = viewer.post(
+            action, data={**FIELDS, "csrf_token": token}, headers=BROWSER, follow_redirects=False
+        )
+        assert answer.status_code == 403, action
+    csv = ("d.csv", b"name,address\nsneaky,10.0.0.6\n", "text/csv")
+    refused = viewer.post(
+        "/network/devices/import", data={"csrf_token": token}, files={"file": csv}, headers=BROWSER
+    )
+    assert refused.status_code == 403
+    with db.session() as session:
+        assert session.scalars(select(Device.name)).all() == ["keep-me"]
+
+    anonymous, _ = app(db)
+    sent_away = anonymous.get("/network", headers=BROWSER, follow_redirects=False)
+    assert sent_away.status_code == 303
+    assert sent_away.headers["location"] == "/login?next=/network"
+    assert anonymous.get(f"/network/devices/{device}", headers=HTMX).status_code == 401
+
+
+def test_forms_need_the_csrf_token(db: TransactionalDatabase) -> None:
+    client = browser(db, Role.ADMIN)
+    device = add_device(db, name="guarded", address="10.0.0.4")
+    for action, data in (
+        ("/network/devices/new", FIELDS),
+        (f"/network/devices/{device}/edit", FIELDS),
+        (f"/network/devices/{device}/delete", {}),
+    ):
+        for token in (None, "0" * 64):
+            sent = dict(data) if token is None else {**data, "csrf_token": token}
+            answer = client.post(action, data=sent, headers=BROWSER, follow_redirects=False)
+            assert answer.status_code == 403, (action, token)
+            assert "security token" in answer.text
+    with db.session() as session:
+        assert session.scalars(select(Device.name)).all() == ["guarded"]
+
+
+# --- CSV import -----------------------------------------------------------------------------
+
+
+def _upload(client: TestClient, content: bytes, dry_run: bool = False, **kwargs: Any) -> Any:
+    token = csrf_of(client.get("/network", headers=BROWSER).text)
+    data = {"csrf_token": token, **({"dry_run": "on"} if dry_run else {})}
+    return client.post(
+        "/network/devices/import",
+        data=data,
+        files={"file": ("devices.csv", content, "text/csv")},
+        headers=BROWSER,
+        follow_redirects=False,
+        **kwargs,
+    )
+
+
+def test_csv_import_all_or_nothing(db: TransactionalDatabase) -> None:
+    add_device(db, name="existing", address="10.0.0.1", site="old")
+    client = browser(db, Role.OPERATOR)
+    good = (
+        b"name,address,site,tags,parent\n"
+        b"existing,10.0.0.1,new,,\n"
+        b"leaf,leaf.example.org,new,a;b,existing\n"
+    )
+
+    checked = _upload(client, good, dry_run=True)
+    assert checked.status_code == 303
+    flash = client.get("/network", headers=BROWSER).text
+    assert "CSV import: 1 devices would create, 1 would update. Nothing was written" in flash
+    with db.session() as session:
+        assert session.scalars(select(Device.name)).all() == ["existing"]
+
+    done = _upload(client, good)
+    assert done.status_code == 303
+    assert (
+        "CSV import: 1 devices created, 1 updated." in client.get("/network", headers=BROWSER).text
+    )
+    with db.session() as session:
+        leaf = session.scalars(select(Device).where(Device.name == "leaf")).one()
+        existing = session.scalars(select(Device).where(Device.name == "existing")).one()
+        assert (leaf.parent_id, leaf.tags, existing.site) == (existing.id, ",a,b,", "new")
+    before = audit_actions(db)
+
+    bad = b"name,address\nok-1,10.0.0.50\nbroken,300.1.1.1\n,10.0.0.52\n"
+    refused = _upload(client, bad)
+    assert refused.status_code == 422
+    assert "2 rows of the CSV file are wrong; nothing was imported." in refused.text
+    assert "line 3: address" in refused.text
+    assert "line 4: name" in refused.text
+    assert 'class="flash flash-error"' in refused.text
+    for content, message in (
+        (b"", "Pick a CSV file to import."),
+        (b"\xff\xfe\x00garbage", "not UTF-8 text"),
+        (b"title,author\nx,y\n", "must name the columns name and address"),
+    ):
+        answer = _upload(client, content)
+        assert answer.status_code == 422, content
+        assert message in answer.text
+    with db.session() as session:
+        assert sorted(session.scalars(select(Device.name)).all()) == ["existing", "leaf"]
+    assert audit_actions(db) == before
