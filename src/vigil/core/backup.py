@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 from vigil.settings import Settings
 
@@ -61,7 +61,15 @@ class Target:
                 "(VIGIL_DATABASE_URL). The embedded SQLite file is backed up by copying "
                 "<data_dir>/vigil.db while Vigil is stopped."
             )
-        plain = parsed.set(drivername="postgresql", password=None)
+        # (URL.set ignores None: a new URL without the password instead.)
+        plain = URL.create(
+            "postgresql",
+            username=parsed.username,
+            host=parsed.host,
+            port=parsed.port,
+            database=parsed.database,
+            query=parsed.query,
+        )
         label = f"{parsed.username or ''}@{parsed.host or 'localhost'}:{parsed.port or 5432}"
         return cls(
             dsn=plain.render_as_string(hide_password=False),
