@@ -66,6 +66,7 @@ check-deploy: $(STAMP) $(CHECKOV) $(CRDS_OK)
 	promtool check config deploy/prometheus/prometheus.yml
 	promtool check rules deploy/helm/vigil/files/alerts.yml
 	promtool test rules deploy/prometheus/tests/alerts.test.yml
+	amtool check-config deploy/alertmanager/alertmanager.yml
 	rm -rf $(RENDERED)
 	$(BIN)/python deploy/tools/chart.py check $(RENDERED)
 	for overlay in dev prod; do \

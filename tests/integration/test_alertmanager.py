@@ -1,0 +1,196 @@
+"""deploy/alertmanager/alertmanager.yml run by a real Alertmanager (Debian's
+prometheus-alertmanager) on loopback: its secret files and Vigil's URL are pointed at a local
+webhook receiver, the timings shortened, and alerts posted to its API are delivered where the
+routes say: every alert to Vigil's webhook (Alertmanager's JSON), critical ones also to Discord
+and Slack, warnings to Slack only; a resolved alert is sent again as resolved."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from tests.conftest import service_unavailable
+from tests.support.redis_server import free_port
+from tests.support.webhook import Receiver
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIG = REPO / "deploy" / "alertmanager" / "alertmanager.yml"
+SECRETS = "/etc/alertmanager/secrets/"
+VIGIL_URL = "http://vigil-api.vigil.svc.cluster.local/api/v1/alerts/alertmanager"
+
+
+def binary(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        service_unavailable(f"{name} is not installed (Debian package prometheus-alertmanager)")
+        raise AssertionError
+    return path
+
+
+def local_config(tmp: Path, receiver: Receiver) -> Path:
+    """The shipped config with its secret files in ``tmp`` (holding loopback URLs), Vigil's
+    URL on the receiver and group timings of a second; everything else as shipped."""
+    secrets = tmp / "secrets"
+    secrets.mkdir()
+    (secrets / "discord-url").write_text(receiver.url("/discord/slack") + "\n")
+    (secrets / "slack-url").write_text(receiver.url("/slack") + "\n")
+    (secrets / "vigil-token").write_text("test-token\n")
+    text = (
+        CONFIG.read_text()
+        .replace(SECRETS, f"{secrets}/")
+        .replace(VIGIL_URL, receiver.url("/vigil"))
+    )
+    config = yaml.safe_load(text)
+    config["route"].update(group_wait="1s", group_interval="1s", repeat_interval="1h")
+    path = tmp / "alertmanager.yml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+class Alertmanager:
+    def __init__(self, tmp: Path, config: Path) -> None:
+        self.port = free_port()
+        self.log = tmp / "alertmanager.log"
+        with self.log.open("wb") as log:
+            self.proc = subprocess.Popen(
+                [
+                    binary("prometheus-alertmanager"),
+                    f"--config.file={config}",
+                    f"--storage.path={tmp / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{self.port}",
+                    "--cluster.listen-address=",  # no gossip: one instance, no port opened
+                ],
+                stdout=log,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+            )
+        self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=5)
+        self.wait(lambda: self.ready() or None, "Alertmanager to be ready")
+
+    def ready(self) -> bool:
+        try:
+            return self.http.get("/-/ready").status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def post(self, alerts: list[dict[str, Any]]) -> None:
+        response = self.http.post("/api/v2/alerts", json=alerts)
+        assert response.status_code == 200, response.text
+
+    def wait(self, probe: Any, what: str, timeout: float = 20.0) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"alertmanager exited\n{self.log.read_text()[-3000:]}")
+            result = probe()
+            if result is not None:
+                return result
+            time.sleep(0.1)
+        pytest.fail(f"timed out waiting for {what}\n{self.log.read_text()[-3000:]}")
+
+    def close(self) -> None:
+        self.http.close()
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def alertmanager(tmp_path: Path, receiver: Receiver) -> Iterator[Alertmanager]:
+    manager = Alertmanager(tmp_path, local_config(tmp_path, receiver))
+    yield manager
+    manager.close()
+
+
+def alert(name: str, severity: str, *, ends: datetime | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "labels": {"alertname": name, "severity": severity, "device": "core-sw1"},
+        "annotations": {"summary": f"{name} on core-sw1"},
+        "startsAt": (datetime.now(UTC) - timedelta(minutes=6)).isoformat(),
+    }
+    if ends is not None:
+        body["endsAt"] = ends.isoformat()
+    return body
+
+
+def test_the_config_is_valid_for_amtool() -> None:
+    done = subprocess.run(
+        [binary("amtool"), "check-config", str(CONFIG)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "3 receivers" in done.stdout
+    # No chat webhook URL is written in the file: each comes from a secret file.
+    config = yaml.safe_load(CONFIG.read_text())
+    slacks = [c for r in config["receivers"] for c in r.get("slack_configs", [])]
+    assert slacks
+    assert all("api_url" not in c and c["api_url_file"].startswith(SECRETS) for c in slacks)
+
+
+def test_a_critical_alert_reaches_vigil_discord_and_slack(
+    alertmanager: Alertmanager, receiver: Receiver
+) -> None:
+    alertmanager.post([alert("VigilNetworkDeviceDown", "critical")])
+    paths = {"/vigil", "/discord/slack", "/slack"}
+    alertmanager.wait(
+        lambda: True if paths <= {p for p, _ in receiver.received} else None,
+        f"deliveries to {sorted(paths)}",
+    )
+    (vigil,) = receiver.on("/vigil")
+    # Alertmanager's webhook JSON, as Vigil's receiver reads it.
+    assert vigil["version"] == "4"
+    assert vigil["status"] == "firing"
+    assert vigil["receiver"] == "vigil"
+    assert vigil["groupLabels"] == {"alertname": "VigilNetworkDeviceDown", "severity": "critical"}
+    (firing,) = vigil["alerts"]
+    assert firing["labels"]["device"] == "core-sw1"
+    assert firing["annotations"]["summary"] == "VigilNetworkDeviceDown on core-sw1"
+    assert firing["status"] == "firing"
+    assert firing["fingerprint"]
+    (discord,) = receiver.on("/discord/slack")
+    assert discord["attachments"][0]["title"] == "FIRING: VigilNetworkDeviceDown"
+    assert "VigilNetworkDeviceDown on core-sw1" in discord["attachments"][0]["text"]
+    (slack,) = receiver.on("/slack")
+    assert slack["channel"] == "#vigil-alerts"
+
+
+def test_a_warning_goes_to_vigil_and_slack_only_and_resolves(
+    alertmanager: Alertmanager, receiver: Receiver
+) -> None:
+    alertmanager.post([alert("VigilNetworkPollingDegraded", "warning")])
+    alertmanager.wait(
+        lambda: True if receiver.on("/vigil") and receiver.on("/slack") else None,
+        "the warning's deliveries",
+    )
+    assert receiver.on("/discord/slack") == []
+    # Resolved: Vigil hears it too (send_resolved), with the alert's end time.
+    alertmanager.post([alert("VigilNetworkPollingDegraded", "warning", ends=datetime.now(UTC))])
+    resolved = alertmanager.wait(
+        lambda: next((b for b in receiver.on("/vigil") if b["status"] == "resolved"), None),
+        "the resolved notice",
+    )
+    assert resolved["alerts"][0]["status"] == "resolved"
+    assert resolved["alerts"][0]["endsAt"] != "0001-01-01T00:00:00Z"
+    assert receiver.on("/discord/slack") == []
