@@ -28,6 +28,10 @@ from vigil.network.schemas import (
     ImportReport,
     Page,
     PointOut,
+    RuleIn,
+    RuleKind,
+    RuleOut,
+    RulePatch,
     SeriesOut,
 )
 from vigil.settings import Settings
@@ -233,20 +237,106 @@ def samples(
     )
 
 
+KindQ = Annotated[
+    RuleKind | None,
+    Query(
+        description="device_down, packet_loss, rtt, interface_down, interface_errors, cpu, memory."
+    ),
+]
+AlertIdP = Annotated[int, Path(ge=1, le=MAX_ID, description="The alert's id.")]
+RuleIdP = Annotated[int, Path(ge=1, le=MAX_ID, description="The rule's id.")]
+
+
 @router.get(
     "/alerts",
     response_model=Page[AlertOut],
-    summary="Device alerts, newest first (state: pending, firing, resolved or open)",
+    summary="Alerts, newest first (state: pending, firing, acknowledged, resolved or open)",
     dependencies=[READ],
 )
 def alerts(
     session: SessionDep,
-    state: Annotated[str | None, Query(pattern="^(pending|firing|resolved|open)$")] = None,
+    state: Annotated[
+        str | None, Query(pattern="^(pending|firing|acknowledged|resolved|open)$")
+    ] = None,
     device_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    kind: KindQ = None,
     limit: LimitQ = 100,
     offset: OffsetQ = 0,
 ) -> Any:
     items, total = service.list_alerts(
-        session, state=state, device_id=device_id, limit=limit, offset=offset
+        session, state=state, device_id=device_id, kind=kind, limit=limit, offset=offset
     )
     return page(items, total, limit, offset)
+
+
+@router.get("/alerts/{alert_id}", response_model=AlertOut, summary="One alert", dependencies=[READ])
+def alert(alert_id: AlertIdP, session: SessionDep) -> Any:
+    return service.get_alert(session, alert_id)
+
+
+@router.post(
+    "/alerts/{alert_id}/ack",
+    response_model=AlertOut,
+    summary="Acknowledge a firing alert: it is not notified again until it is resolved",
+    responses={409: {"description": "The alert is pending or resolved."}},
+    dependencies=[WRITE],
+)
+def acknowledge(alert_id: AlertIdP, session: SessionDep) -> Any:
+    return service.acknowledge(session, alert_id)
+
+
+@router.get(
+    "/rules",
+    response_model=Page[RuleOut],
+    summary="Alert rules (filters: kind, device_id, tag)",
+    dependencies=[READ],
+)
+def rules(
+    session: SessionDep,
+    kind: KindQ = None,
+    device_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    tag: Annotated[str | None, Query(max_length=50, pattern=PRINTABLE)] = None,
+    limit: LimitQ = 100,
+    offset: OffsetQ = 0,
+) -> Any:
+    items, total = service.list_rules(
+        session, kind=kind, device_id=device_id, tag=tag, limit=limit, offset=offset
+    )
+    return page(items, total, limit, offset)
+
+
+@router.post(
+    "/rules",
+    response_model=RuleOut,
+    status_code=201,
+    summary="Add an alert rule for a device or a tag",
+    dependencies=[WRITE],
+)
+def create_rule(body: RuleIn, session: SessionDep) -> Any:
+    return service.create_rule(session, body)
+
+
+@router.get("/rules/{rule_id}", response_model=RuleOut, summary="One rule", dependencies=[READ])
+def get_rule(rule_id: RuleIdP, session: SessionDep) -> Any:
+    return service.rule_out(session, service.get_rule(session, rule_id))
+
+
+@router.patch(
+    "/rules/{rule_id}",
+    response_model=RuleOut,
+    summary="Change a rule (only the fields sent; not its kind)",
+    dependencies=[WRITE],
+)
+def update_rule(rule_id: RuleIdP, body: RulePatch, session: SessionDep) -> Any:
+    return service.update_rule(session, rule_id, body)
+
+
+@router.delete(
+    "/rules/{rule_id}",
+    status_code=204,
+    summary="Delete a rule; its open alerts are resolved",
+    dependencies=[DELETE],
+)
+def delete_rule(rule_id: RuleIdP, session: SessionDep) -> Response:
+    service.delete_rule(session, rule_id)
+    return Response(status_code=204)

@@ -116,7 +116,7 @@ def evaluate_rules(ctx: JobContext) -> JobResult:
     return JobResult(
         "ok",
         done.changed,
-        f"{done.devices} devices, {done.observations} new observations, "
+        f"{done.devices} devices, {done.observations} observations, "
         f"{done.changed} alert changes, {len(done.notify)} notices",
     )
 

@@ -231,13 +231,141 @@ class AlertOut(BaseModel):
     id: int
     device_id: int
     device: str
-    rule: str
-    state: str = Field(description="pending, firing or resolved.")
+    rule: str = Field(description="The rule's kind, e.g. device_down, cpu.")
+    rule_id: int | None = Field(description="The stored rule; null: the built-in down rule.")
+    rule_name: str | None
+    subject: str = Field(description="The interface, for interface rules; else empty.")
+    severity: str
+    state: str = Field(description="pending, firing, acknowledged or resolved.")
     started_at: datetime
     fired_at: datetime | None
     resolved_at: datetime | None
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
     suppressed_by: str | None
+    value: float | None = Field(description="The last value observed.")
     message: str
+
+
+# --- alert rules ------------------------------------------------------------------------------
+
+RuleKind = Literal[
+    "device_down", "packet_loss", "rtt", "interface_down", "interface_errors", "cpu", "memory"
+]
+Severity = Literal["info", "warning", "critical"]
+Glob = Annotated[
+    str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9_.:/*?\[\]-]{1,64}$")
+]
+#: (lowest, highest exclusive) threshold of each kind that has one, and its unit.
+THRESHOLDS: dict[str, tuple[float, float, str]] = {
+    "packet_loss": (0, 100, "%"),
+    "rtt": (0, 600_000, "ms"),
+    "interface_errors": (0, 1e12, "errors per second"),
+    "cpu": (0, 100, "%"),
+    "memory": (0, 100, "%"),
+}
+
+
+def check_rule(
+    kind: str,
+    device_id: int | None,
+    tag: str | None,
+    threshold: float | None,
+    failures: int | None,
+    interface: str | None,
+) -> None:
+    """The checks across fields of a rule; raises ValueError naming what is wrong."""
+    if (device_id is None) == (tag is None):
+        raise ValueError("a rule names either a device (device_id) or a tag, exactly one")
+    bounds = THRESHOLDS.get(kind)
+    if bounds is None:
+        if threshold is not None:
+            raise ValueError(f"threshold: a {kind} rule takes none")
+    elif threshold is None:
+        raise ValueError(f"threshold: a {kind} rule needs one ({bounds[2]})")
+    elif not bounds[0] <= threshold < bounds[1]:
+        raise ValueError(
+            f"threshold: {threshold:g} is out of range for {kind} "
+            f"({bounds[0]:g} to under {bounds[1]:g} {bounds[2]})"
+        )
+    if failures is not None and kind != "device_down":
+        raise ValueError("failures: only device_down rules count failed polls")
+    if interface is not None and kind not in ("interface_down", "interface_errors"):
+        raise ValueError("interface: only interface rules take an interface pattern")
+
+
+class _RuleFields(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    device_id: DeviceId | None = Field(None, description="The device the rule watches.")
+    tag: Tag | None = Field(None, description="Or: every device with this tag.")
+    threshold: float | None = Field(
+        None,
+        description="packet_loss, cpu, memory: % (0 to under 100); rtt: ms; "
+        "interface_errors: errors per second. None for device_down and interface_down.",
+    )
+    failures: Annotated[int, Field(ge=1, le=1000)] | None = Field(
+        None, description="device_down: consecutive failed polls before it fires (default 3)."
+    )
+    for_seconds: Annotated[int, Field(ge=0, le=7 * 86_400)] | None = Field(
+        None,
+        description="Pending period: how long the condition must hold before the alert "
+        "fires (device_down: or failing this long, 0: only the failures count).",
+    )
+    recover_after: Annotated[int, Field(ge=1, le=1000)] | None = Field(
+        None, description="Good observations in a row before the alert is resolved."
+    )
+    interface: Glob | None = Field(
+        None, description="Interface rules: a glob over interface names (none: all)."
+    )
+    severity: Severity | None = None
+    enabled: bool | None = None
+
+
+class RuleIn(_RuleFields):
+    name: Name
+    kind: RuleKind
+    for_seconds: Annotated[int, Field(ge=0, le=7 * 86_400)] = 0
+    recover_after: Annotated[int, Field(ge=1, le=1000)] = 2
+    severity: Severity = "warning"
+    enabled: bool = True
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RuleIn:
+        check_rule(
+            self.kind, self.device_id, self.tag, self.threshold, self.failures, self.interface
+        )
+        return self
+
+
+class RulePatch(_RuleFields):
+    """Only the fields sent change (the kind cannot); the result is checked as a whole."""
+
+    @model_validator(mode="after")
+    def _not_null(self) -> RulePatch:
+        for name in ("name", "for_seconds", "recover_after", "severity", "enabled"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
+
+
+class RuleOut(BaseModel):
+    id: int
+    name: str
+    kind: str
+    device_id: int | None
+    device: str | None
+    tag: str | None
+    threshold: float | None
+    failures: int | None
+    for_seconds: int
+    recover_after: int
+    interface: str | None
+    severity: str
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime
 
 
 class PingOut(BaseModel):

@@ -18,10 +18,19 @@ from vigil.core.auth import audit
 from vigil.core.db import utcnow
 from vigil.core.problems import BadRequest, Conflict, NotFound
 from vigil.network.credentials import Vault
-from vigil.network.models import Device, DeviceState, NetworkAlert, Sample
+from vigil.network.models import (
+    AlertRule,
+    Device,
+    DeviceState,
+    NetworkAlert,
+    Sample,
+    SampleRollup,
+)
 from vigil.network.schemas import (
     DeviceIn,
     DevicePatch,
+    RuleIn,
+    RulePatch,
     credential_kind,
     credential_secret,
 )
@@ -259,7 +268,7 @@ def delete_device(session: Session, device_id: int) -> None:
     device = get_device(session, device_id)
     before = _audit_view(device)
     session.execute(update(Device).where(Device.parent_id == device_id).values(parent_id=None))
-    for table in (Sample, DeviceState, NetworkAlert):
+    for table in (Sample, SampleRollup, DeviceState, NetworkAlert, AlertRule):
         session.execute(delete(table).where(table.device_id == device_id))
     session.delete(device)
     session.flush()
@@ -462,6 +471,32 @@ def series(
     return [(ts, value) for ts, value in reversed(rows)]
 
 
+ALERT_STATES = ("pending", "firing", "acknowledged", "resolved")
+OPEN = ("pending", "firing", "acknowledged")
+
+
+def _alert_out(alert: NetworkAlert, device: str, rule_name: str | None) -> dict[str, Any]:
+    return {
+        "id": alert.id,
+        "device_id": alert.device_id,
+        "device": device,
+        "rule": alert.rule,
+        "rule_id": alert.rule_id,
+        "rule_name": rule_name,
+        "subject": alert.subject,
+        "severity": alert.severity,
+        "state": alert.state,
+        "started_at": alert.started_at,
+        "fired_at": alert.fired_at,
+        "resolved_at": alert.resolved_at,
+        "acknowledged_at": alert.acknowledged_at,
+        "acknowledged_by": alert.acknowledged_by,
+        "suppressed_by": alert.suppressed_by,
+        "value": alert.value,
+        "message": alert.message,
+    }
+
+
 def list_alerts(
     session: Session,
     *,
@@ -469,33 +504,176 @@ def list_alerts(
     device_id: int | None,
     limit: int,
     offset: int,
+    kind: str | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
-    stmt = select(NetworkAlert, Device.name).join(Device, Device.id == NetworkAlert.device_id)
+    """Alerts, newest first; ``state`` one of ALERT_STATES or ``open`` (not resolved)."""
+    stmt = (
+        select(NetworkAlert, Device.name, AlertRule.name)
+        .join(Device, Device.id == NetworkAlert.device_id)
+        .outerjoin(AlertRule, AlertRule.id == NetworkAlert.rule_id)
+    )
     if state == "open":
-        stmt = stmt.where(NetworkAlert.state.in_(("pending", "firing")))
+        stmt = stmt.where(NetworkAlert.state.in_(OPEN))
     elif state is not None:
         stmt = stmt.where(NetworkAlert.state == state)
     if device_id is not None:
         stmt = stmt.where(and_(NetworkAlert.device_id == device_id))
+    if kind is not None:
+        stmt = stmt.where(NetworkAlert.rule == kind)
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     rows = session.execute(
         stmt.order_by(NetworkAlert.started_at.desc(), NetworkAlert.id.desc())
         .limit(limit)
         .offset(offset)
     ).all()
-    items = [
-        {
-            "id": a.id,
-            "device_id": a.device_id,
-            "device": name,
-            "rule": a.rule,
-            "state": a.state,
-            "started_at": a.started_at,
-            "fired_at": a.fired_at,
-            "resolved_at": a.resolved_at,
-            "suppressed_by": a.suppressed_by,
-            "message": a.message,
-        }
-        for a, name in rows
-    ]
-    return items, total
+    return [_alert_out(a, device, rule) for a, device, rule in rows], total
+
+
+def get_alert(session: Session, alert_id: int) -> dict[str, Any]:
+    row = session.execute(
+        select(NetworkAlert, Device.name, AlertRule.name)
+        .join(Device, Device.id == NetworkAlert.device_id)
+        .outerjoin(AlertRule, AlertRule.id == NetworkAlert.rule_id)
+        .where(NetworkAlert.id == alert_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"No alert {alert_id}.")
+    return _alert_out(*row)
+
+
+def acknowledge(session: Session, alert_id: int) -> dict[str, Any]:
+    """A firing alert becomes acknowledged by the caller: it is not notified again until
+    it is resolved (the resolution is). Acknowledging it again changes nothing."""
+    alert = session.get(NetworkAlert, alert_id)
+    if alert is None:
+        raise NotFound(f"No alert {alert_id}.")
+    if alert.state == "acknowledged":
+        return get_alert(session, alert_id)
+    if alert.state != "firing":
+        raise Conflict(
+            f"Alert {alert_id} is {alert.state}: only a firing alert can be acknowledged."
+        )
+    now = utcnow()
+    alert.state, alert.updated_at = "acknowledged", now
+    alert.acknowledged_at, alert.acknowledged_by = now, audit.actor_var.get().name[:320]
+    session.flush()
+    audit.record(
+        session,
+        "acknowledge",
+        ALERT_ENTITY,
+        alert_id,
+        before={"state": "firing"},
+        after={"state": "acknowledged", "acknowledged_by": alert.acknowledged_by},
+    )
+    return get_alert(session, alert_id)
+
+
+# --- alert rules -----------------------------------------------------------------------------
+
+ALERT_ENTITY = "network_alert"
+RULE_ENTITY = "network_alert_rule"
+RULE_FIELDS = (
+    "name",
+    "kind",
+    "device_id",
+    "tag",
+    "threshold",
+    "failures",
+    "for_seconds",
+    "recover_after",
+    "interface",
+    "severity",
+    "enabled",
+)
+
+
+def _rule_view(rule: AlertRule) -> dict[str, Any]:
+    return {name: getattr(rule, name) for name in RULE_FIELDS}
+
+
+def rule_out(session: Session, rule: AlertRule) -> dict[str, Any]:
+    device = session.get(Device, rule.device_id) if rule.device_id else None
+    return {
+        "id": rule.id,
+        **_rule_view(rule),
+        "device": device.name if device else None,
+        "created_at": rule.created_at,
+        "updated_at": rule.updated_at,
+    }
+
+
+def get_rule(session: Session, rule_id: int) -> AlertRule:
+    rule = session.get(AlertRule, rule_id)
+    if rule is None:
+        raise NotFound(f"No alert rule {rule_id}.")
+    return rule
+
+
+def list_rules(
+    session: Session,
+    *,
+    kind: str | None = None,
+    device_id: int | None = None,
+    tag: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[list[dict[str, Any]], int]:
+    stmt = select(AlertRule)
+    if kind is not None:
+        stmt = stmt.where(AlertRule.kind == kind)
+    if device_id is not None:
+        stmt = stmt.where(AlertRule.device_id == device_id)
+    if tag is not None:
+        stmt = stmt.where(AlertRule.tag == tag)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = session.scalars(stmt.order_by(AlertRule.name, AlertRule.id).limit(limit).offset(offset))
+    return [rule_out(session, r) for r in rows], total
+
+
+def _check_rule_device(session: Session, device_id: int | None) -> None:
+    if device_id is not None and session.get(Device, device_id) is None:
+        raise BadRequest(f"device_id: there is no device {device_id}.")
+
+
+def create_rule(session: Session, body: RuleIn) -> dict[str, Any]:
+    _check_rule_device(session, body.device_id)
+    now = utcnow()
+    rule = AlertRule(**body.model_dump(), created_at=now, updated_at=now)
+    session.add(rule)
+    session.flush()
+    audit.record(session, "create", RULE_ENTITY, rule.id, after=_rule_view(rule))
+    return rule_out(session, rule)
+
+
+def update_rule(session: Session, rule_id: int, patch: RulePatch) -> dict[str, Any]:
+    rule = get_rule(session, rule_id)
+    before = _rule_view(rule)
+    merged = {**before, **patch.model_dump(include=patch.model_fields_set)}
+    try:
+        checked = RuleIn(**merged)
+    except ValidationError as exc:
+        raise BadRequest(_describe(exc)) from None
+    _check_rule_device(session, checked.device_id)
+    for name, value in checked.model_dump().items():
+        setattr(rule, name, value)
+    after = _rule_view(rule)
+    if before != after:
+        rule.updated_at = utcnow()
+        session.flush()
+        audit.record(session, "update", RULE_ENTITY, rule.id, before=before, after=after)
+    return rule_out(session, rule)
+
+
+def delete_rule(session: Session, rule_id: int) -> None:
+    """Deletes a rule; its open alerts are resolved with it (quietly: no notification)."""
+    rule = get_rule(session, rule_id)
+    before = _rule_view(rule)
+    now = utcnow()
+    session.execute(
+        update(NetworkAlert)
+        .where(NetworkAlert.rule_id == rule_id, NetworkAlert.state.in_(OPEN))
+        .values(state="resolved", resolved_at=now, updated_at=now, message="rule deleted")
+    )
+    session.delete(rule)
+    session.flush()
+    audit.record(session, "delete", RULE_ENTITY, rule_id, before=before)
