@@ -9,7 +9,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +50,7 @@ def _free_udp_port() -> int:
         return port
 
 
-def _answers(port: int) -> bool:
+def _answers(port: int, address: str = "127.0.0.1") -> bool:
     done = subprocess.run(
         [
             "snmpget",
@@ -61,7 +61,7 @@ def _answers(port: int) -> bool:
             "0.3",
             "-r",
             "0",
-            f"127.0.0.1:{port}",
+            f"{address}:{port}",
             "1.3.6.1.2.1.1.3.0",
         ],
         capture_output=True,
@@ -72,17 +72,19 @@ def _answers(port: int) -> bool:
 
 
 @contextmanager
-def snmpd() -> Iterator[Snmpd]:
+def snmpd(addresses: Sequence[str] = ("127.0.0.1",), port: int | None = None) -> Iterator[Snmpd]:
+    """The agent, listening on ``port`` (default: a free one) of each loopback address in
+    ``addresses`` (the benchmarks give one agent many addresses)."""
     if shutil.which(SNMPD) is None and shutil.which("snmpd") is None:
         service_unavailable("Debian's snmpd is not installed (apt-get install snmpd snmp)")
     if shutil.which("snmpget") is None:
         service_unavailable("net-snmp's snmpget is not installed (apt-get install snmp)")
     folder = Path(tempfile.mkdtemp(prefix="vigil-snmpd-"))
-    port = _free_udp_port()
+    port = port or _free_udp_port()
     config, log = folder / "snmpd.conf", folder / "snmpd.log"
     config.write_text(
         "dontLogTCPWrappersConnects yes\n"  # no log line per request
-        f"rocommunity {COMMUNITY} 127.0.0.1\n"
+        f"rocommunity {COMMUNITY} 127.0.0.0/8\n"
         f'createUser {USER} SHA256 "{AUTH_KEY}" AES "{PRIV_KEY}"\n'
         f"rouser {USER} priv\n"
     )
@@ -95,7 +97,7 @@ def snmpd() -> Iterator[Snmpd]:
             "-C",
             "-c",
             str(config),
-            f"udp:127.0.0.1:{port}",
+            ",".join(f"udp:{address}:{port}" for address in addresses),
         ],
         env={"SNMP_PERSISTENT_DIR": str(folder / "state"), "MIBS": "", "PATH": "/usr/bin:/bin"},
         stdout=subprocess.DEVNULL,  # a pipe nobody reads would stop the agent when full
@@ -103,7 +105,7 @@ def snmpd() -> Iterator[Snmpd]:
     )
     try:
         deadline = time.monotonic() + 10
-        while not _answers(port):
+        while not _answers(port, addresses[0]):
             if proc.poll() is not None or time.monotonic() > deadline:
                 output = log.read_text(errors="replace") if log.exists() else ""
                 service_unavailable(f"snmpd did not start on port {port}: {output[-500:]}")
