@@ -65,6 +65,39 @@ CASES: dict[str, dict[str, Any]] = {
             "OTEL_EXPORTER_OTLP_ENDPOINT": "http://tempo.monitoring:4318",
         },
     },
+    # Secrets from Vault through the agent injector (the database, Redis and JWT key among
+    # them: no URL in values), more keys from the existing Secret, and the nightly backup
+    # CronJob to a MinIO endpoint with its S3 keys in Vault.
+    "backup-vault": {
+        "secrets": {"existingSecret": "vigil-secrets", "extraKeys": ["network-secret-key"]},
+        "vault": {
+            "injector": {
+                "enabled": True,
+                "role": "vigil",
+                "secretPath": "secret/data/vigil",
+                "keys": [
+                    "jwt-secret",
+                    "database-url",
+                    "redis-url",
+                    "coingecko-api-key",
+                    "backup-s3-access-key-id",
+                    "backup-s3-secret-access-key",
+                ],
+                "annotations": {"vault.hashicorp.com/namespace": "platform"},
+            }
+        },
+        "backup": {
+            "enabled": True,
+            "schedule": "15 3 * * *",
+            "s3": {
+                "endpointUrl": "http://minio.storage:9000",
+                "port": 9000,
+                "bucket": "vigil-backups",
+                "prefix": "prod/",
+            },
+            "retention": {"keepLast": 10, "keepDays": 14},
+        },
+    },
 }
 
 #: Values of the kustomize base (deploy/kustomize/base/vigil.yaml): the overlays provide the

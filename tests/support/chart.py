@@ -34,8 +34,11 @@ def workloads(objects: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
 
 
 def pod_spec(workload: dict[str, Any]) -> dict[str, Any]:
-    spec: dict[str, Any] = workload["spec"]["template"]["spec"]
-    return spec
+    spec = workload["spec"]
+    if workload["kind"] == "CronJob":
+        spec = spec["jobTemplate"]["spec"]
+    pod: dict[str, Any] = spec["template"]["spec"]
+    return pod
 
 
 def vigil_containers(

@@ -80,12 +80,7 @@ seccompProfile:
   value: /data
 - name: TMPDIR
   value: /tmp
-- name: VIGIL_JWT_SECRET_FILE
-  value: /etc/vigil/secrets/jwt-secret
-- name: VIGIL_DATABASE_URL_FILE
-  value: /etc/vigil/secrets/database-url
-- name: VIGIL_REDIS_URL_FILE
-  value: /etc/vigil/secrets/redis-url
+{{- include "vigil.secretFilesEnv" (list . "app") }}
 {{- range $name, $value := .Values.config }}
 - name: {{ $name }}
   value: {{ $value | quote }}
@@ -115,6 +110,7 @@ seccompProfile:
   secret:
     secretName: {{ include "vigil.secretName" . }}
     defaultMode: 0440
+{{- include "vigil.vaultVolumes" . }}
 {{- end -}}
 
 {{/* Pod spec fields shared by every Vigil pod. */}}
