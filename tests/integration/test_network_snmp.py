@@ -28,7 +28,7 @@ from tests.conftest import TransactionalDatabase
 from tests.support.app import api
 from tests.support.snmpd import COMMUNITY, Snmpd, snmpd
 from vigil.core.locks import job_lock
-from vigil.network import snmp_engine, snmp_polling
+from vigil.network import snmp, snmp_engine, snmp_polling
 from vigil.network.snmp import SnmpClient, oid
 from vigil.network.snmp_polling import SnmpTarget
 from vigil.settings import Settings
@@ -113,6 +113,9 @@ def test_snmp_v2c_and_v3_polls_with_interface_rates(
         assert [v for _, v in _series(client, device_id, "snmp.ok")] == [1.0, 1.0]
         (t1, up1), (t2, up2) = _series(client, device_id, "snmp.uptime_s")
         assert 0 < up2 - up1 < (t2 - t1).total_seconds() + 1
+        memory = [v for _, v in _series(client, device_id, "snmp.mem_pct")]
+        assert len(memory) == 2
+        assert all(0 < v < 100 for v in memory)  # the RAM row of hrStorage, by one GET
         (_, oper), *_ = _series(client, device_id, "if.lo.oper")
         assert oper == 1.0  # up
         octets = _series(client, device_id, "if.lo.in_octets")
@@ -187,23 +190,33 @@ def test_the_side_by_side_walk_reads_what_snmpbulkwalk_reads(agent: Snmpd) -> No
         "hrStorageDescr": "1.3.6.1.2.1.25.2.3.1.3",
     }
 
-    async def walk(max_varbinds: int) -> list[dict[str, Any]]:
+    async def walk(max_varbinds: int) -> tuple[list[dict[str, Any]], int]:
         client = SnmpClient(snmp_engine.runtime().engine, timeout=1.0, retries=1)
         client.max_varbinds = max_varbinds
         target = await client.target("127.0.0.1", agent.port, agent.v2c)
         rows = await client.walk(target, [oid(c) for c in columns.values()])
-        assert client.requests >= 1
-        return rows
+        return rows, client.requests
 
     expected = [_snmpbulkwalk(agent.port, c) for c in columns.values()]
     assert len(expected[2]) > len(expected[0]) > 0  # tables of different lengths
-    for max_varbinds in (1, 5, 60):  # one row per request, a few, the collector's default
-        got = snmp_engine.runtime().run(walk(max_varbinds))
+
+    def check(got: list[dict[str, Any]]) -> None:
         names, opers, types, descrs = got
         assert {i: str(v) for i, v in names.items()} == expected[0]
         assert {i: str(int(v)) for i, v in opers.items()} == expected[1]
         assert {i: "." + str(v) for i, v in types.items()} == expected[2]
         assert {i: str(v) for i, v in descrs.items()} == expected[3]
+
+    # First walks (no rows known): one row per request, a few, the collector's default.
+    for max_varbinds, fewest_requests in ((1, len(expected[2]) + 1), (5, 4), (60, 1)):
+        snmp._rows_seen.clear()
+        got, requests = snmp_engine.runtime().run(walk(max_varbinds))
+        check(got)
+        assert requests >= fewest_requests
+    # Again, with the rows of the last walk known: one request reads it all.
+    got, requests = snmp_engine.runtime().run(walk(1))
+    check(got)
+    assert requests == 1
 
 
 @pytest.fixture
