@@ -65,7 +65,7 @@ check-deploy: $(STAMP) $(CHECKOV) $(CRDS_OK)
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/ci.yml
 	promtool check config deploy/prometheus/prometheus.yml
 	promtool check rules deploy/helm/vigil/files/alerts.yml
-	promtool test rules deploy/prometheus/tests/alerts.test.yml
+	promtool test rules deploy/prometheus/tests/*.test.yml
 	amtool check-config deploy/alertmanager/alertmanager.yml
 	rm -rf $(RENDERED)
 	$(BIN)/python deploy/tools/chart.py check $(RENDERED)

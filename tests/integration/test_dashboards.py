@@ -31,7 +31,11 @@ def queries(dashboard: dict[str, Any]) -> list[str]:
 def exported_metrics() -> set[str]:
     from prometheus_client import REGISTRY  # noqa: PLC0415
 
-    import vigil.markets.jobs  # noqa: F401, PLC0415  (registers the markets metrics)
+    import vigil.core.metrics  # noqa: PLC0415  (the HTTP metrics, also when run alone)
+    import vigil.core.ratelimit  # noqa: PLC0415
+    import vigil.markets.jobs  # noqa: PLC0415  (registers the markets metrics)
+    import vigil.network.metrics  # noqa: PLC0415  (and the network's)
+    import vigil.network.polling  # noqa: F401, PLC0415
 
     return {
         name
@@ -62,6 +66,10 @@ def test_there_is_a_golden_signals_dashboard() -> None:
     assert [p.name for p in DASHBOARDS] == ["golden-signals.json"]
     titles = {p["title"] for p in load(DASHBOARDS[0])["panels"]}
     assert {"Traffic (requests/s)", "Errors (5xx share)", "Latency p50 / p95 / p99"} <= titles
+    # Network: polling success, devices down, RTT (issue #10).
+    network = " ".join(e for e in queries(load(DASHBOARDS[0])) if "vigil_network_" in e)
+    for metric in ("polls_total", "device_down", "rtt_seconds_bucket"):
+        assert f"vigil_network_{metric}" in network
 
 
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)

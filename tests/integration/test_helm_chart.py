@@ -304,14 +304,26 @@ def test_autoscaler_bounds_are_checked_when_rendering() -> None:
 def test_alert_rules_pass_promtool_and_their_unit_tests() -> None:
     promtool = require_tool("promtool", "Debian package prometheus")
     rules = REPO / "deploy/helm/vigil/files/alerts.yml"
-    for args in (
-        ["check", "rules", str(rules)],
-        ["test", "rules", str(REPO / "deploy/prometheus/tests/alerts.test.yml")],
-    ):
+    tests = sorted((REPO / "deploy/prometheus/tests").glob("*.test.yml"))
+    for args in (["check", "rules", str(rules)], ["test", "rules", *map(str, tests)]):
         done = subprocess.run(
             [promtool, *args], capture_output=True, text=True, timeout=60, check=False
         )
         assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_every_alert_rule_has_a_unit_test() -> None:
+    rules = yaml.safe_load((REPO / "deploy/helm/vigil/files/alerts.yml").read_text())
+    alerts = {r["alert"] for g in rules["groups"] for r in g["rules"] if "alert" in r}
+    tested = {
+        case["alertname"]
+        for path in (REPO / "deploy/prometheus/tests").glob("*.test.yml")
+        for test in yaml.safe_load(path.read_text())["tests"]
+        for case in test.get("alert_rule_test", [])
+        if case.get("exp_alerts")  # a case where it fires
+    }
+    assert {"VigilNetworkDeviceDown", "VigilNetworkPollingDegraded"} <= alerts
+    assert alerts <= tested, alerts - tested
 
 
 def test_alert_rules_use_only_metrics_vigil_exports() -> None:
@@ -319,7 +331,11 @@ def test_alert_rules_use_only_metrics_vigil_exports() -> None:
 
     from prometheus_client import REGISTRY  # noqa: PLC0415
 
-    import vigil.markets.jobs  # noqa: F401, PLC0415  (registers the markets metrics)
+    import vigil.core.metrics  # noqa: PLC0415  (the HTTP metrics, also when run alone)
+    import vigil.core.ratelimit  # noqa: PLC0415
+    import vigil.markets.jobs  # noqa: PLC0415  (registers the markets metrics)
+    import vigil.network.metrics  # noqa: PLC0415  (and the network's)
+    import vigil.network.polling  # noqa: F401, PLC0415
 
     exported = {
         sample_name
