@@ -6,6 +6,13 @@ every process that listens, this one included. Redis is optional at run time: wh
 unreachable, events are delivered in this process only, one warning is logged per outage,
 ``vigil_events_errors_total`` counts the failures, and the listener resubscribes by itself;
 the periodic jobs (the brain's watchdog) catch up on what other processes missed.
+
+With tracing on (vigil.core.tracing), an event carries the trace: publishing is a producer
+span whose W3C ``traceparent`` (and ``tracestate``) ride in the message's ``trace`` field, and
+the listener hands the event to its handlers inside a consumer span, its child. A job that an
+event triggers (a Celery task sent by the handler) so continues the trace of the request or
+job that published the event. With tracing off nothing is added to the message and received
+trace fields are ignored: no span, no propagator call.
 """
 
 from __future__ import annotations
@@ -20,8 +27,11 @@ from typing import Any, Protocol
 
 import orjson
 import redis
+from opentelemetry import propagate
+from opentelemetry.trace import SpanKind
 from prometheus_client import Counter
 
+from vigil.core import tracing
 from vigil.core.outage import OutageLog
 
 log = logging.getLogger(__name__)
@@ -135,7 +145,30 @@ class RedisEventBus:
     # --- publishing ---------------------------------------------------------------------------
 
     def publish(self, topic: str, payload: Payload) -> None:
-        message = orjson.dumps({"id": uuid.uuid4().hex, "topic": topic, "payload": payload})
+        body: dict[str, Any] = {"id": uuid.uuid4().hex, "topic": topic, "payload": payload}
+        provider = tracing.provider()
+        if provider is None:
+            self._send(topic, body)
+            return
+        tracer = provider.get_tracer(__name__)
+        with tracer.start_as_current_span(
+            f"{topic} publish", kind=SpanKind.PRODUCER, attributes=self._span_attributes(topic)
+        ):
+            carrier: dict[str, str] = {}
+            propagate.inject(carrier)  # the producer span's traceparent (and tracestate)
+            body["trace"] = carrier
+            self._send(topic, body)
+
+    def _span_attributes(self, topic: str) -> dict[str, str]:
+        return {
+            "messaging.system": "redis",
+            "messaging.destination.name": self.channel(topic),
+            "vigil.event.topic": topic,
+        }
+
+    def _send(self, topic: str, body: dict[str, Any]) -> None:
+        payload: Payload = body["payload"]
+        message = orjson.dumps(body)
         try:
             self._client.publish(self.channel(topic), message)
         except redis.RedisError as exc:
@@ -211,7 +244,20 @@ class RedisEventBus:
             log.warning("ignored event %r on channel %s (expected another topic)", topic, channel)
             return
         payload["_event_id"] = body.get("id")
-        self._local.publish(topic, payload)
+        provider = tracing.provider()
+        if provider is None:
+            self._local.publish(topic, payload)
+            return
+        carrier = body.get("trace")
+        parent = propagate.extract(carrier) if isinstance(carrier, dict) else None
+        tracer = provider.get_tracer(__name__)
+        with tracer.start_as_current_span(
+            f"{topic} process",
+            context=parent,
+            kind=SpanKind.CONSUMER,
+            attributes=self._span_attributes(topic),
+        ):
+            self._local.publish(topic, payload)
 
 
 def create_event_bus(
