@@ -6,10 +6,10 @@ Built for throughput on pysnmp's engine-level API rather than its ``hlapi`` help
 - one ``SnmpEngine`` for the process (:mod:`vigil.network.snmp_engine`), so targets,
   credentials, the UDP socket and v3 engine discovery are set up once, not per sweep;
 - numeric OIDs as tuples and raw pyasn1 values: no MIB objects, no MIB lookups;
-- a poll is one GET of the three system objects, one GETBULK walk of the 8 IF-MIB columns
-  side by side and one of the 2 HOST-RESOURCES columns (CPU loads, storage types; both
-  walks at once), then one GET of the RAM row's size and use: 4 requests for a device whose
-  tables did not change, instead of ~15 (a GET and a walk per column);
+- a poll is one GET of the three system objects, one GETBULK walk of the 2
+  HOST-RESOURCES columns (CPU loads, storage types), one GET of the RAM row's size and
+  use, and one GETBULK walk of the 8 IF-MIB columns side by side: 4 requests for a device
+  whose tables did not change, instead of ~15 (a GET and a walk per column);
 - a walk asks for as many rows as the device's table had the last time (plus one to see
   its end), so it takes one request and carries few varbinds past the table's end: the
   cost of a request is mostly decoding its varbinds (pyasn1), ~90 µs each.
@@ -250,9 +250,10 @@ class SnmpClient:
             name=str(system.get(_SYS_NAME, "")),
             descr=str(system.get(_SYS_DESCR, "")),
         )
-        (loads, types), interface_columns = await asyncio.gather(
-            self.walk(target, _HOST_WALK), self.walk(target, _IF_WALK)
-        )
+        # One request of a device at a time: what is in flight is bounded by the devices
+        # in flight, so a busy process answers its backlog before the requests time out.
+        loads, types = await self.walk(target, _HOST_WALK)
+        interface_columns = await self.walk(target, _IF_WALK)
         cpu = [int(v) for v in loads.values()]
         if cpu:
             poll.cpu_pct = sum(cpu) / len(cpu)
