@@ -12,7 +12,8 @@ exactly 10,000 timed sessions, the ~300 books they finish (each also in the simp
   range for the 200 books (what the endpoint computes, without the database);
 - ``endpoint``: ``predictions.predict`` as GET /api/v1/reading/prediction calls it: the
   user's log, sessions (the last 200 days of them) and list read from SQLite or PostgreSQL,
-  then the same computation.
+  then the same computation;
+- ``reads``: the database part alone (``load_history`` and ``reading_queue``).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from vigil.core.auth.passwords import Passwords
 from vigil.core.db import Database
 from vigil.core.migrate import upgrade_to_head
 from vigil.reading.analytics.forecast import backtest, fit, run
-from vigil.reading.predictions import predict
+from vigil.reading.predictions import load_history, predict, reading_queue
 
 TARGET_SECONDS = 0.020
 UTC_ZONE = ZoneInfo("UTC")
@@ -146,3 +147,23 @@ def test_prediction_endpoint(
     assert found.model == "contextual"
     assert len(found.books) == 200
     _report(benchmark, capsys, f"endpoint on {backend} (read + compute)", books=len(found.books))
+
+
+def test_prediction_reads(
+    benchmark: BenchmarkFixture,
+    stored: tuple[str, Database, int],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The database part of the endpoint alone: the history (log, windowed sessions as
+    epoch seconds) and the list still to read."""
+    backend, database, user_id = stored
+
+    def once() -> Any:
+        with database.session() as s:
+            return load_history(s, user_id, UTC_ZONE), reading_queue(s, user_id)
+
+    benchmark.group = "reading: prediction"
+    history, queue = benchmark.pedantic(once, rounds=40, iterations=1, warmup_rounds=3)  # type: ignore[no-untyped-call]
+    assert len(queue) == 200
+    assert len(history.pages) > 0
+    _report(benchmark, capsys, f"reads on {backend} (history + list)", sessions=len(history.pages))

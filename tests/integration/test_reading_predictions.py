@@ -11,8 +11,12 @@ import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import numpy as np
+import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from tests.conftest import TransactionalDatabase
 from tests.support.app import api
@@ -23,7 +27,8 @@ from vigil.core.auth.passwords import Passwords
 from vigil.core.auth.permissions import Role
 from vigil.core.db import Database
 from vigil.core.migrate import upgrade_to_head
-from vigil.reading.models import Book
+from vigil.reading.models import Book, ListEntry, ReadingSession
+from vigil.reading.predictions import SESSION_WINDOW_DAYS, load_history
 from vigil.reading.service import add_to_list
 
 R = "/api/v1/reading"
@@ -147,3 +152,47 @@ def test_vigil_reading_backtest(tmp_path: Path) -> None:
         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert unknown.returncode == 1
+
+
+def test_the_history_read_for_a_prediction(db: TransactionalDatabase) -> None:
+    """load_history reads instants as epoch seconds computed by the database and puts each
+    session on its day in the reader's zone: the same figures as Python's datetimes give,
+    only the sessions of the window (200 days up to the latest start), finished ones only."""
+    client = _client(db)
+    user_id, _ = _user(db, client)
+    entry = _book(db, user_id, 900, "window")
+    latest = datetime(2026, 3, 29, 0, 30, 15, 250_000, tzinfo=UTC)  # 01:30 in Warsaw, before DST
+    starts = [
+        latest,
+        latest - timedelta(days=1, hours=1),  # 23:30 UTC: the next day in Warsaw
+        latest - timedelta(days=SESSION_WINDOW_DAYS - 1),
+        latest - timedelta(days=SESSION_WINDOW_DAYS + 1),  # before the window
+    ]
+    with db.session(write=True) as s:
+        book_id = s.scalar(select(ListEntry.book_id).where(ListEntry.id == entry))
+        for i, start in enumerate(starts):
+            s.add(ReadingSession(user_id=user_id, book_id=book_id, start_time=start,
+                                 end_time=start + timedelta(minutes=30 + i), start_page=0,
+                                 pages_read=10 + i, created_at=start))  # fmt: skip
+        # A running session (no end): not read, but it is the latest start.
+        s.add(
+            ReadingSession(
+                user_id=user_id,
+                book_id=book_id,
+                start_time=latest + timedelta(hours=3),
+                created_at=latest,
+            )
+        )
+    warsaw = ZoneInfo("Europe/Warsaw")
+    with db.session() as s:
+        history = load_history(s, user_id, warsaw)
+        everything = load_history(s, user_id, warsaw, window_days=None)
+    order = np.argsort(history.start)
+    kept = sorted(starts[:3])
+    assert history.start[order] == pytest.approx([t.timestamp() for t in kept], abs=1e-3)
+    assert history.duration[order] == pytest.approx(
+        [(30 + starts.index(t)) * 60 for t in kept], abs=1e-3
+    )
+    assert history.pages[order].tolist() == [10 + starts.index(t) for t in kept]
+    assert history.day[order].tolist() == [t.astimezone(warsaw).date().toordinal() for t in kept]
+    assert len(everything.start) == 4
