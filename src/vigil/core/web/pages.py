@@ -1,11 +1,17 @@
-"""What a module hands to the shell: its page router, its templates and its menu entries."""
+"""What a module hands to the shell: its page router, its templates, its menu entries and
+the cards it puts on the home page."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+
+#: A home page card: the card's HTML for this request (rendered by the module from its own
+#: templates and data), or None for no card (nobody signed in, no permission, no data).
+HomeCard = Callable[[Request], str | None]
 
 
 @dataclass(frozen=True)
@@ -19,3 +25,4 @@ class WebPages:
     router: APIRouter  # pages under /<module>/…, answering HTML (HTMX partials included)
     templates: Path  # holds a folder named after the module: templates/<module>/page.html
     nav: tuple[NavLink, ...] = ()
+    home_cards: tuple[HomeCard, ...] = ()

@@ -12,6 +12,7 @@ from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, FastAPI, Request
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
@@ -116,7 +117,24 @@ def install_web(app: FastAPI, modules: Sequence[Module], settings: Settings, db:
         "/", include_in_schema=False, response_class=HTMLResponse, dependencies=[Depends(public)]
     )
     def home(request: Request) -> HTMLResponse:
-        return render(request, "home.html", {"title": "Home"})
+        context = {"title": "Home", "cards": home_cards(request, modules)}
+        return render(request, "home.html", context)
+
+
+def home_cards(request: Request, modules: Sequence[Module]) -> list[Markup]:
+    """The modules' home page cards; one that fails is logged and left out (the home page
+    still answers)."""
+    cards: list[Markup] = []
+    for module in modules:
+        for card in module.web.home_cards if module.web is not None else ():
+            try:
+                html = card(request)
+            except Exception:
+                log.exception("home page card of module %s failed", module.name)
+                continue
+            if html:
+                cards.append(Markup(html))  # the module's own rendered (escaped) template
+    return cards
 
 
 def render_error(request: Request, status: int, detail: str) -> Response | None:
