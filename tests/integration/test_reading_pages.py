@@ -377,3 +377,37 @@ def test_the_stats_page(db: TransactionalDatabase, books: FakeBooks) -> None:
     short = client.get("/reading/stats", params={"range": "3m"}, headers=BROWSER).text
     assert 'id="stat-pages">45<' in short
     assert client.get("/reading/stats", params={"range": "9y"}, headers=BROWSER).status_code == 422
+
+
+# --- the home page card ----------------------------------------------------------------------
+
+
+def test_the_home_page_card(
+    db: TransactionalDatabase, books: FakeBooks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, page = reader(db, books)
+    home = client.get("/", headers=BROWSER).text
+    assert 'id="reading-home-card"' in home
+    assert "0 pages left" not in home
+    assert "no prediction yet" in home  # 608 pages on the pile, nothing learnt from
+    send(client, page, "timer/start")
+    send(client, page, "timer/stop", pages_read="30")
+    send(client, page, "timer/start")
+    home = client.get("/", headers=BROWSER).text
+    finish = client.get("/api/v1/reading/prediction", params={"tz": "UTC"}).json()
+    assert f'id="home-list-finish">{finish["books"][-1]["finish"]}<' in home
+    assert "model speed" in home
+    assert "data-elapsed-since" in home  # the running timer, ticking
+
+    anonymous, _ = api(db, cache_ttl=0, rate_limit="")
+    assert 'id="reading-home-card"' not in anonymous.get("/", headers=BROWSER).text
+    operator = browser(db, books, Role.OPERATOR)  # no reading.own
+    assert 'id="reading-home-card"' not in operator.get("/", headers=BROWSER).text
+
+    def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("the prediction broke")
+
+    monkeypatch.setattr("vigil.reading.predictions.predict", broken)
+    still = client.get("/", headers=BROWSER)
+    assert still.status_code == 200  # a failing card is left out, the page answers
+    assert 'id="reading-home-card"' not in still.text

@@ -18,10 +18,13 @@ from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from vigil.core.deps import runtime as runtime_dep
+from vigil.core.deps import runtime_of
 from vigil.core.problems import Problem
 from vigil.core.runtime import Runtime
 from vigil.core.web import NavLink, WebPages, flash, render
 from vigil.core.web.charts import chart_json, day_seconds
+from vigil.core.web.rendering import templates_of
+from vigil.core.web.session import session_identity
 from vigil.reading import book_page, predictions, service, stats
 from vigil.reading.api import Owner, entry_out
 from vigil.reading.catalog import Catalog, SourcesUnavailable
@@ -192,10 +195,33 @@ def finish(
     return _back("Marked finished and logged.")
 
 
+def home_card(request: Request) -> str | None:
+    """The home page's reading card for a signed-in reader: the pile's finish date with its
+    range and model, and the running timer."""
+    identity = session_identity(request)
+    if identity is None or identity.user_id is None or not identity.can("reading.own"):
+        return None
+    rt = runtime_of(request)
+    zone = ZoneInfo(rt.settings.reading_timezone)
+    now = datetime.now(UTC)
+    with rt.db.session() as session:
+        forecast = predictions.predict(session, identity.user_id, zone, now)
+        running = service.open_session(session, identity.user_id)
+    template = templates_of(request).get_template("reading/_home_card.html")
+    return template.render(
+        request=request,
+        forecast=forecast,
+        finish=forecast.books[-1] if forecast.books else None,
+        running=running,
+        elapsed=book_page.clock(now - running.start_time) if running else "",
+    )
+
+
 router.include_router(book_page.router)
 
 pages = WebPages(
     router=router,
     templates=FilePath(__file__).parent / "templates",
     nav=(NavLink("Reading", PATH), NavLink("Reading stats", f"{PATH}/stats")),
+    home_cards=(home_card,),
 )
