@@ -8,69 +8,42 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-import boto3
-import httpx
 import psycopg
 import pytest
 
 from tests.conftest import throwaway_postgres
 from tests.support.redis_server import free_port
+from tests.support.s3_server import ACCESS_KEY, SECRET_KEY, keys, moto_s3, s3_client
 from vigil.core import backup
 from vigil.core.db import make_engine
 from vigil.core.migrate import upgrade_to_head
 from vigil.settings import Settings
 
 VIGIL = Path(sys.executable).with_name("vigil")
-MOTO = Path(sys.executable).with_name("moto_server")
-KEYS = {"VIGIL_BACKUP_S3_ACCESS_KEY_ID": "testing", "VIGIL_BACKUP_S3_SECRET_ACCESS_KEY": "t3st"}
+KEYS = {
+    "VIGIL_BACKUP_S3_ACCESS_KEY_ID": ACCESS_KEY,
+    "VIGIL_BACKUP_S3_SECRET_ACCESS_KEY": SECRET_KEY,
+}
 
 
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """moto's S3 server on a free loopback port; yields its endpoint URL."""
-    port = free_port()
-    log = (tmp_path_factory.mktemp("moto") / "moto.log").open("w")
-    process = subprocess.Popen(
-        [str(MOTO), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(endpoint, timeout=1)
-            break
-        except httpx.HTTPError:
-            assert process.poll() is None, "moto_server exited"
-            assert time.monotonic() < deadline, "moto_server did not start"
-            time.sleep(0.2)
-    yield endpoint
-    process.terminate()
-    process.wait(timeout=10)
-    log.close()
+    with moto_s3(tmp_path_factory.mktemp("moto")) as endpoint:
+        yield endpoint
 
 
-def client(endpoint: str) -> object:
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="t3st",
-    )
+def client(endpoint: str) -> Any:
+    return s3_client(endpoint)
 
 
 def make_bucket(endpoint: str, name: str) -> None:
-    client(endpoint).create_bucket(Bucket=name)  # type: ignore[attr-defined]
-
-
-def keys(endpoint: str, bucket: str) -> list[str]:
-    listing = client(endpoint).list_objects_v2(Bucket=bucket)  # type: ignore[attr-defined]
-    return sorted(item["Key"] for item in listing.get("Contents", []))
+    client(endpoint).create_bucket(Bucket=name)
 
 
 def vigil(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -171,10 +144,10 @@ def test_retention_keeps_the_newest_and_the_recent(s3: str, tmp_path: Path) -> N
     days_ago = [1, 2, 5, 12, 40, 41, 90]
     for days in days_ago:
         name = backup.dump_name(now - timedelta(days=days))
-        s3c.put_object(Bucket="keep", Key=f"p/{name}", Body=b"old")  # type: ignore[attr-defined]
+        s3c.put_object(Bucket="keep", Key=f"p/{name}", Body=b"old")
     # Not dumps of this prefix: never touched.
-    s3c.put_object(Bucket="keep", Key="p/notes.txt", Body=b"x")  # type: ignore[attr-defined]
-    s3c.put_object(Bucket="keep", Key="p/sub/vigil-20200101T000000Z.dump", Body=b"x")  # type: ignore[attr-defined]
+    s3c.put_object(Bucket="keep", Key="p/notes.txt", Body=b"x")
+    s3c.put_object(Bucket="keep", Key="p/sub/vigil-20200101T000000Z.dump", Body=b"x")
     with throwaway_postgres("vigil_bk_ret") as source:
         settings = Settings(
             _env_file=None,  # type: ignore[call-arg]
