@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from tests.conftest import TransactionalDatabase
 from tests.support.app import api
 from vigil.network import rollups
-from vigil.network.models import Sample, SampleRollup
+from vigil.network.models import Device, Sample, SampleRollup
 from vigil.settings import Settings
 
 H = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)  # an hour boundary
@@ -130,3 +130,31 @@ def test_the_rollup_job(db: TransactionalDatabase) -> None:
     assert run.status == "ok", run
     assert "rollup rows" in (run.message or "")
     assert len(_rows(db, 300)) == 48
+
+
+def test_the_samples_api_reads_raw_samples_or_a_rollup_tier(db: TransactionalDatabase) -> None:
+    client, _ = api(db, as_role="viewer", cache_ttl=0, rate_limit="", network_secret_key="k")
+    with db.session() as session:
+        session.add(Device(id=1, name="d1", address="10.0.0.1", tags="", maintenance=[]))
+        session.commit()
+    _samples(db)
+    rollups.run(db, Settings(), NOW)
+    url = "/api/v1/network/devices/1/samples"
+    raw = client.get(url, params={"metric": "m", "limit": 3}).json()
+    assert raw["resolution"] == "raw"
+    assert [(p["value"], p["min"]) for p in raw["points"]] == [
+        (117.0, None),
+        (118.0, None),
+        (119.0, None),
+    ]
+    hourly = client.get(url, params={"metric": "m", "resolution": "1h"}).json()
+    assert [(p["value"], p["min"], p["max"]) for p in hourly["points"]] == [
+        (29.5, 0.0, 59.0),
+        (89.5, 60.0, 119.0),
+    ]
+    five = client.get(
+        url, params={"metric": "m", "resolution": "5m", "from": "2026-11-02T11:00:00Z", "limit": 2}
+    ).json()
+    assert [p["ts"][:16] for p in five["points"]] == ["2026-11-02T11:50", "2026-11-02T11:55"]
+    refused = client.get(url, params={"metric": "m", "resolution": "1d"})
+    assert refused.status_code == 422

@@ -215,7 +215,7 @@ MetricQ = Annotated[
 @router.get(
     "/devices/{device_id}/samples",
     response_model=SeriesOut,
-    summary="A device's samples of one metric (the newest `limit`, oldest first)",
+    summary="A device's samples of one metric (the newest `limit`, oldest first), raw or rolled up",
     dependencies=[READ],
 )
 def samples(
@@ -225,15 +225,24 @@ def samples(
     start: Annotated[datetime | None, Query(alias="from")] = None,
     end: Annotated[datetime | None, Query(alias="to")] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    resolution: Annotated[
+        str,
+        Query(
+            pattern="^(raw|5m|1h)$",
+            description="raw samples, or the 5 min / 1 h rollups (average, min, max per "
+            "bucket; kept longer than the raw samples).",
+        ),
+    ] = "raw",
 ) -> Any:
     for moment, name in ((start, "from"), (end, "to")):
         if moment is not None and moment.tzinfo is None:
             raise BadRequest(f"query parameter '{name}': give a time zone (e.g. Z).")
-    points = service.series(session, device_id, metric, start, end, limit)
+    points = service.series(session, device_id, metric, start, end, limit, resolution)
     return SeriesOut(
         device_id=device_id,
         metric=metric,
-        points=[PointOut(ts=ts, value=value) for ts, value in points],
+        resolution=resolution,
+        points=[PointOut(ts=ts, value=v, min=low, max=high) for ts, v, low, high in points],
     )
 
 

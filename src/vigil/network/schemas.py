@@ -217,13 +217,16 @@ class ImportReport(BaseModel):
 
 
 class PointOut(BaseModel):
-    ts: datetime
-    value: float
+    ts: datetime = Field(description="The sample's time, or the rollup bucket's start.")
+    value: float = Field(description="The sample, or the bucket's average.")
+    min: float | None = Field(None, description="The bucket's minimum (rollups only).")
+    max: float | None = Field(None, description="The bucket's maximum (rollups only).")
 
 
 class SeriesOut(BaseModel):
     device_id: int
     metric: str
+    resolution: str = "raw"
     points: list[PointOut]
 
 

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import Float, and_, cast, delete, func, null, or_, select, update
 from sqlalchemy.orm import Session
 
 from vigil.core.auth import audit
@@ -451,6 +451,11 @@ def import_devices(session: Session, text: str, vault: Vault, *, dry_run: bool) 
 # --- samples, alerts ------------------------------------------------------------------------
 
 
+NO_FLOAT = cast(null(), Float)  # raw samples have no min/max
+#: The samples API's resolutions: raw samples, or a rollup tier's period in seconds.
+RESOLUTIONS = {"raw": 0, "5m": 300, "1h": 3600}
+
+
 def series(
     session: Session,
     device_id: int,
@@ -458,17 +463,32 @@ def series(
     start: datetime | None,
     end: datetime | None,
     limit: int,
-) -> list[tuple[datetime, float]]:
+    resolution: str = "raw",
+) -> list[tuple[datetime, float, float | None, float | None]]:
+    """The newest ``limit`` points, oldest first: (ts, value, min, max). Raw samples have
+    no min/max; a rollup tier gives each bucket's average, minimum and maximum."""
     get_device(session, device_id)
-    stmt = select(Sample.ts, Sample.value).where(
-        Sample.device_id == device_id, Sample.metric == metric
-    )
+    period = RESOLUTIONS[resolution]
+    if period == 0:
+        stmt = select(Sample.ts, Sample.value, NO_FLOAT, NO_FLOAT).where(
+            Sample.device_id == device_id, Sample.metric == metric
+        )
+        ts_column = Sample.ts
+    else:
+        stmt = select(
+            SampleRollup.bucket, SampleRollup.avg, SampleRollup.min, SampleRollup.max
+        ).where(
+            SampleRollup.period == period,
+            SampleRollup.device_id == device_id,
+            SampleRollup.metric == metric,
+        )
+        ts_column = SampleRollup.bucket
     if start is not None:
-        stmt = stmt.where(Sample.ts >= start)
+        stmt = stmt.where(ts_column >= start)
     if end is not None:
-        stmt = stmt.where(Sample.ts <= end)
-    rows = session.execute(stmt.order_by(Sample.ts.desc()).limit(limit)).all()
-    return [(ts, value) for ts, value in reversed(rows)]
+        stmt = stmt.where(ts_column <= end)
+    rows = session.execute(stmt.order_by(ts_column.desc()).limit(limit)).all()
+    return [(ts, value, low, high) for ts, value, low, high in reversed(rows)]
 
 
 ALERT_STATES = ("pending", "firing", "acknowledged", "resolved")
