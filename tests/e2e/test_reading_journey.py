@@ -322,12 +322,15 @@ def test_the_reading_journey_survives_restarts(
         assert datetime.strptime(finish, "%Y-%m-%d").date() >= datetime.now(UTC).date()
         expect(page.locator("#model-used")).to_have_text("speed")
         expect(page.locator("#list-range")).to_contain_text("P10")
+        page.goto(f"{app.url}/")  # and the home page's reading card
+        expect(page.locator("#home-list-finish")).to_have_text(finish)
 
         # Restart again: the list, the finish date, the session history and the log remain.
         app.restart()
         check_everything_remains(page, app, book_url, finish, logged)
 
-        check_accessibility(page, app, ("/reading", urlsplit(book_url).path, "/reading/stats"))
+        pages = ("/", "/reading", urlsplit(book_url).path, "/reading/stats")
+        check_accessibility(page, app, pages)
         watch.detach()
         watch.assert_clean()
         assert outside, "no cover was asked for"
