@@ -154,6 +154,7 @@ def test_settings_come_from_vault_kv2_with_token_auth(bao: Bao, tmp_path: Path) 
     assert "db-pass" not in repr(settings)
     assert "cg-key" not in repr(settings)
     assert "hooks.example" not in repr(settings)
+    assert bao.root_token not in repr(settings._vault_config())
 
 
 def test_a_token_needs_read_on_the_path(bao: Bao) -> None:

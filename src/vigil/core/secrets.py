@@ -9,7 +9,7 @@ error) whose message says what failed and what to do about it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ class VaultConfig:
     mount: str = "secret"
     path: str = "vigil"
     auth: str = "token"  # "token" | "kubernetes"
-    token: str = ""
+    token: str = field(default="", repr=False)  # never in a repr or a traceback
     role: str = ""
     kubernetes_mount: str = "kubernetes"
     kubernetes_token_path: Path = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
