@@ -98,6 +98,28 @@ CASES: dict[str, dict[str, Any]] = {
             "retention": {"keepLast": 10, "keepDays": 14},
         },
     },
+    # Istio: sidecars, mTLS STRICT, a canary API (its own image tag) taking 10 % of the
+    # traffic from the mesh and a gateway; Ingress and the collect worker on.
+    "mesh-istio": _EXTERNAL
+    | {
+        "mesh": {
+            "provider": "istio",
+            "istio": {
+                "gateways": ["istio-ingress/vigil"],
+                "canary": {"enabled": True, "tag": "1.1.0-rc.1", "weight": 10, "replicas": 1},
+            },
+        },
+        "ingress": {"enabled": True, "className": "istio", "host": "vigil.example.com"},
+        "workers": {"collect": {"enabled": True}},
+        "networkPolicy": {
+            "enabled": True,
+            "ingressNamespaceSelector": {"kubernetes.io/metadata.name": "istio-ingress"},
+            "monitoringNamespaceSelector": {"kubernetes.io/metadata.name": "monitoring"},
+            "egressCIDRs": ["0.0.0.0/0"],
+        },
+    },
+    # Linkerd: the inject annotations and the default inbound policy.
+    "mesh-linkerd": _EXTERNAL | {"mesh": {"provider": "linkerd"}},
 }
 
 #: Values of the kustomize base (deploy/kustomize/base/vigil.yaml): the overlays provide the

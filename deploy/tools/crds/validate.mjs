@@ -10,6 +10,15 @@ import {
   ServiceMonitor,
   PodMonitor,
 } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1";
+import {
+  DestinationRule,
+  Gateway,
+  VirtualService,
+} from "@kubernetes-models/istio/networking.istio.io/v1";
+import {
+  AuthorizationPolicy,
+  PeerAuthentication,
+} from "@kubernetes-models/istio/security.istio.io/v1";
 
 const MODELS = {
   "argoproj.io/v1alpha1/Application": Application,
@@ -17,6 +26,11 @@ const MODELS = {
   "monitoring.coreos.com/v1/PrometheusRule": PrometheusRule,
   "monitoring.coreos.com/v1/ServiceMonitor": ServiceMonitor,
   "monitoring.coreos.com/v1/PodMonitor": PodMonitor,
+  "networking.istio.io/v1/DestinationRule": DestinationRule,
+  "networking.istio.io/v1/VirtualService": VirtualService,
+  "networking.istio.io/v1/Gateway": Gateway,
+  "security.istio.io/v1/PeerAuthentication": PeerAuthentication,
+  "security.istio.io/v1/AuthorizationPolicy": AuthorizationPolicy,
 };
 // API groups Kubernetes itself serves (kubernetes-validate checks those).
 const BUILTIN = /^(v1|(apps|batch|policy|autoscaling|networking\.k8s\.io|rbac\.authorization\.k8s\.io|storage\.k8s\.io|apiextensions\.k8s\.io)\/v\d\w*)$/;

@@ -52,7 +52,8 @@
      container only, `agent-pre-populate-only`: Vigil reads its secrets once at start-up,
      and Jobs finish). The agent logs in with a projected service account token
      (the volume vault-token); Vigil's own containers get no token.
-     include "vigil.podAnnotations" (list . "app"|"backup") */}}
+     And the service mesh's (_mesh.tpl; a Job passes a third element "job").
+     include "vigil.podAnnotations" (list . "app"|"backup" ["job"]) */}}
 {{- define "vigil.podAnnotations" -}}
 {{- $root := index . 0 -}}
 {{- $vault := $root.Values.vault.injector -}}
@@ -70,6 +71,8 @@
 {{- end -}}
 {{- $annotations = merge $annotations $vault.annotations -}}
 {{- end -}}
+{{- $meshRole := ternary "job" "app" (or (eq (index . 1) "backup") (and (gt (len .) 2) (eq (index . 2) "job"))) -}}
+{{- $annotations = merge $annotations (include "vigil.meshAnnotations" (list $root $meshRole) | fromYaml) -}}
 {{- $annotations = merge $annotations $root.Values.podAnnotations -}}
 {{- with $annotations }}
 annotations:
