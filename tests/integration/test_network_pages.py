@@ -276,7 +276,9 @@ def test_device_page_charts_over_a_range(db: TransactionalDatabase) -> None:
 
     week = client.get(f"/network/devices/{device}?range=7d", headers=BROWSER).text
     week_avg = chart_spec(week, "rtt-chart")["panes"][0]["series"][0]["data"]
-    assert len(week_avg) == 2 * 24 * 12  # the two stored days (1000 points at most)
+    # The two stored days of 5-minute samples, averaged into ceil(7 d / 1000) = 605 s steps.
+    steps = {int(ts.timestamp()) // 605 for m, ts, _ in rows if m == "icmp.rtt_avg_ms"}
+    assert [t for t, _ in week_avg] == [k * 605 for k in sorted(steps)]
     hour = client.get(f"/network/devices/{device}?range=1h", headers=HTMX)
     assert hour.text.lstrip().startswith('<section id="device-panel"')
     assert f'hx-get="/network/devices/{device}?range=1h"' in hour.text  # keeps its range
@@ -290,21 +292,28 @@ def test_device_page_charts_over_a_range(db: TransactionalDatabase) -> None:
     assert client.get(f"/network/devices/{device}?range=2y", headers=BROWSER).status_code == 422
 
 
-def test_many_sample_points_are_thinned_for_the_chart(db: TransactionalDatabase) -> None:
+def test_many_samples_are_averaged_into_steps_by_the_database(db: TransactionalDatabase) -> None:
+    """An hour of 1 s samples is charted in ceil(3600 / 1000) = 4 s steps: each step the
+    mean of its RTTs, and for loss its highest value (a spike is not averaged away)."""
     client = browser(db, Role.VIEWER)
     device = add_device(db, name="busy", address="10.0.0.9")
-    now = datetime.now(UTC).replace(microsecond=0)
+    now = datetime.now(UTC)
+    moments = [now - timedelta(seconds=i) for i in range(3500)]
+    add_samples(db, device, [("icmp.rtt_avg_ms", ts, float(i % 2)) for i, ts in enumerate(moments)])
     add_samples(
         db,
         device,
-        [("icmp.rtt_avg_ms", now - timedelta(seconds=20 * i), float(i % 10)) for i in range(3000)],
+        [("icmp.loss_pct", ts, 100.0 if i % 40 == 0 else 0.0) for i, ts in enumerate(moments)],
     )
-    spec = chart_spec(client.get(f"/network/devices/{device}", headers=BROWSER).text, "rtt-chart")
-    data = spec["panes"][0]["series"][0]["data"]
-    assert 900 <= len(data) <= 1000
-    times = [t for t, _ in data]
-    assert times == sorted(set(times))  # strictly increasing, as the chart needs
-    assert abs(sum(v for _, v in data) / len(data) - 4.5) < 0.1  # means of runs keep the level
+    page = client.get(f"/network/devices/{device}?range=1h", headers=BROWSER).text
+    spec = chart_spec(page, "rtt-chart")
+    rtt = spec["panes"][0]["series"][0]["data"]
+    steps = sorted({int(ts.timestamp()) // 4 for ts in moments})
+    assert [t for t, _ in rtt] == [k * 4 for k in steps]  # strictly increasing, as charts need
+    assert {v for _, v in rtt[1:-1]} == {0.5}  # full steps: two 0s and two 1s
+    loss = spec["panes"][1]["series"][0]["data"]
+    assert sum(1 for _, v in loss if v == 100.0) == len(range(0, 3500, 40))
+    assert "each the mean of a 4 s step" in page
 
 
 # --- forms ----------------------------------------------------------------------------------

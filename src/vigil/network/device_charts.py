@@ -1,27 +1,26 @@
 """Chart specs (see core/web/static/vigil.js) of the device page: RTT and loss, each
-interface's traffic, CPU and memory. Series are thinned to ``CHART_POINTS`` and carry one
-point per second at most (the chart's resolution)."""
+interface's traffic, CPU and memory, from the time buckets of ``device_queries.chart_series``
+(strictly increasing times, as lightweight-charts needs)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from vigil.core.web.charts import chart_json, instant_seconds
-from vigil.network.device_queries import CHART_POINTS, Point, thin
+from vigil.core.web.charts import chart_json
+from vigil.network.device_queries import Bucket
 
 BLUE, ORANGE, GREY, RED, GREEN = "#2f6fdb", "#e07b00", "#8c8c8c", "#b3261e", "#1b7f3b"
 
 
-def _data(points: Sequence[Point], *, peak: bool = False) -> list[list[float]]:
-    by_second: dict[int, float] = {}
-    for ts, value in thin(points, CHART_POINTS, peak=peak):
-        by_second[instant_seconds(ts)] = round(value, 3)
-    return [[t, by_second[t]] for t in sorted(by_second)]
+def _data(buckets: Sequence[Bucket], *, peak: bool = False) -> list[list[float]]:
+    """[[t, v], …]: each bucket's mean, or its highest value with ``peak`` (a loss spike
+    stays visible in a week's view)."""
+    return [[t, round(high if peak else mean, 3)] for t, mean, high in buckets]
 
 
 def _line(
-    name: str, title: str, color: str, points: Sequence[Point], **extra: Any
+    name: str, title: str, color: str, points: Sequence[Bucket], **extra: Any
 ) -> dict[str, Any]:
     return {
         "type": "line",
@@ -33,7 +32,7 @@ def _line(
     }
 
 
-def rtt_loss_chart(series: dict[str, list[Point]]) -> str:
+def rtt_loss_chart(series: dict[str, list[Bucket]]) -> str:
     """RTT (average, with the minimum and maximum dashed) above, loss % below."""
     rtt = [
         _line(
@@ -54,7 +53,7 @@ def rtt_loss_chart(series: dict[str, list[Point]]) -> str:
     return chart_json({"intraday": True, "panes": panes})
 
 
-def traffic_chart(name: str, inbound: Sequence[Point], outbound: Sequence[Point]) -> str:
+def traffic_chart(name: str, inbound: Sequence[Bucket], outbound: Sequence[Bucket]) -> str:
     series = [
         _line("in", f"{name} in bps", BLUE, inbound, lineWidth=2, lastValue=True),
         _line("out", f"{name} out bps", ORANGE, outbound, lineWidth=2, lastValue=True),
@@ -62,7 +61,7 @@ def traffic_chart(name: str, inbound: Sequence[Point], outbound: Sequence[Point]
     return chart_json({"intraday": True, "panes": [{"series": series}]})
 
 
-def cpu_mem_chart(cpu: Sequence[Point], mem: Sequence[Point]) -> str:
+def cpu_mem_chart(cpu: Sequence[Bucket], mem: Sequence[Bucket]) -> str:
     series = []
     if cpu:
         series.append(_line("cpu", "CPU %", BLUE, cpu, lineWidth=2, lastValue=True))

@@ -28,7 +28,16 @@ from vigil.core.problems import BadRequest
 from vigil.core.web import render
 from vigil.core.web.charts import sparkline_points
 from vigil.network import device_charts, device_queries, service
-from vigil.network.device_queries import CPU, IF_TABLE, LOSS, MEM, RTT, RTT_MAX, RTT_MIN
+from vigil.network.device_queries import (
+    CPU,
+    IF_PREFIX,
+    IF_RATES,
+    LOSS,
+    MEM,
+    RTT,
+    RTT_MAX,
+    RTT_MIN,
+)
 from vigil.network.models import Device
 from vigil.network.schemas import MAX_ID
 
@@ -197,21 +206,28 @@ OPER = {1: "up", 2: "down", 3: "testing", 5: "dormant", 6: "not present", 7: "lo
 def _interfaces(
     session: Session, device_id: int, start: datetime, end: datetime
 ) -> tuple[list[Interface], int]:
-    names = device_queries.interface_names(session, device_id, start)
-    metrics = [f"if.{n}{suffix}" for n in names for suffix in (".in_bps", ".out_bps")]
-    rates = device_queries.series(session, device_id, metrics, start, end)
-    last = device_queries.latest(
-        session, device_id, [f"if.{n}{suffix}" for n in names for suffix in IF_TABLE]
-    )
+    """The interfaces with a sample inside the range (their newest values for the table)
+    and the busiest MAX_IF_CHARTS of them charted; how many more have data but no chart."""
+    last = {
+        m: v
+        for m, v in device_queries.newest(session, device_id, IF_PREFIX).items()
+        if v.ts >= start
+    }
+    names = sorted({n for m in last if (n := device_queries.interface_name(m))}, key=str.lower)
+    metrics = [f"{IF_PREFIX}{n}{suffix}" for n in names for suffix in IF_RATES]
+    rates = device_queries.chart_series(session, device_id, metrics, start, end)
 
     def value(name: str, suffix: str) -> float | None:
-        found = last.get(f"if.{name}{suffix}")
+        found = last.get(f"{IF_PREFIX}{name}{suffix}")
         return found.value if found else None
 
     rows = []
     for name in names:
         inbound, outbound = rates[f"if.{name}.in_bps"], rates[f"if.{name}.out_bps"]
-        peak = max((v for _, v in inbound + outbound), default=0.0)
+        peak = max((high for _, _, high in inbound + outbound), default=0.0)
+        chart = (
+            device_charts.traffic_chart(name, inbound, outbound) if inbound or outbound else None
+        )
         rows.append(
             Interface(
                 name,
@@ -221,9 +237,7 @@ def _interfaces(
                 value(name, ".in_errors"),
                 value(name, ".out_errors"),
                 peak,
-                device_charts.traffic_chart(name, inbound, outbound)
-                if inbound or outbound
-                else None,
+                chart,
             )
         )
     charted = sorted((r for r in rows if r.chart), key=lambda r: -r.peak_bps)[:MAX_IF_CHARTS]
@@ -238,8 +252,11 @@ def device_panel(session: Session, device_id: int, choice: str, now: datetime) -
     device = view.device
     label, span = RANGES[choice]
     start = now - span
-    icmp = device_queries.series(session, device_id, (RTT, RTT_MIN, RTT_MAX, LOSS), start, now)
-    snmp = device_queries.series(session, device_id, (CPU, MEM), start, now)
+    icmp = device_queries.chart_series(
+        session, device_id, (RTT, RTT_MIN, RTT_MAX, LOSS), start, now
+    )
+    snmp = device_queries.chart_series(session, device_id, (CPU, MEM), start, now)
+    snmp_last = device_queries.newest(session, device_id, "snmp.")
     interfaces, hidden = _interfaces(session, device_id, start, now)
     parent = session.get(Device, device.parent_id) if device.parent_id else None
     children = session.scalars(
@@ -266,13 +283,13 @@ def device_panel(session: Session, device_id: int, choice: str, now: datetime) -
         "ranges": {k: v[0] for k, v in RANGES.items()},
         "range_label": label,
         "rtt_chart": device_charts.rtt_loss_chart(icmp) if icmp_points else None,
-        "rtt_count": len(icmp[RTT]),
-        "loss_count": len(icmp[LOSS]),
+        "rtt_points": len(icmp[RTT]),
+        "bucket_seconds": device_queries.bucket_seconds(start, now),
         "cpu_chart": device_charts.cpu_mem_chart(snmp[CPU], snmp[MEM])
         if snmp[CPU] or snmp[MEM]
         else None,
-        "cpu_last": snmp[CPU][-1][1] if snmp[CPU] else None,
-        "mem_last": snmp[MEM][-1][1] if snmp[MEM] else None,
+        "cpu_last": snmp_last[CPU].value if CPU in snmp_last else None,
+        "mem_last": snmp_last[MEM].value if MEM in snmp_last else None,
         "interfaces": interfaces,
         "hidden_charts": hidden,
         "oper": OPER,

@@ -1,7 +1,7 @@
 """Read-only queries of the devices pages that the service does not offer: the filter
-choices, the RTT of a page of devices for their sparklines, and a device's series over a
-range, thinned to what a chart can show. Samples are read through the primary key
-(device_id, metric, ts), one query per question."""
+choices, the RTT of a page of devices for their sparklines, a device's series over a range
+averaged by the database into what a chart can show, and the newest sample of each of a
+device's metrics. Samples are read through their primary key (device_id, metric, ts)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Float, Integer, String, cast, func, select, text
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
+from vigil.core.db import UTCDateTime
 from vigil.network.models import Device, Sample
 from vigil.network.service import unpack_tags
 
@@ -28,7 +31,7 @@ IF_TABLE = (".oper", ".in_bps", ".out_bps", ".in_errors", ".out_errors")
 SPARK_POINTS = 60  # a sparkline of more points than pixels says nothing more
 CHART_POINTS = 1000  # per series: 7 days of 60 s polls are averaged into ~10 min buckets
 
-Point = tuple[datetime, float]
+Bucket = tuple[int, float, float]  # (epoch seconds, mean, highest)
 
 
 def filter_choices(session: Session) -> tuple[list[str], list[str]]:
@@ -42,81 +45,78 @@ def filter_choices(session: Session) -> tuple[list[str], list[str]]:
     return [s for s in sites if s], sorted(tags, key=str.lower)
 
 
-def thin(points: Sequence[Point], most: int, *, peak: bool = False) -> list[Point]:
-    """At most ``most`` points: consecutive runs are merged into one point at the run's
-    first time, their mean (or their highest value with ``peak``, so a loss spike stays
-    visible)."""
-    if len(points) <= most:
-        return list(points)
-    size = -(-len(points) // most)  # ceil
-    out: list[Point] = []
-    for i in range(0, len(points), size):
-        run = points[i : i + size]
-        values = [v for _, v in run]
-        out.append((run[0][0], max(values) if peak else sum(values) / len(values)))
-    return out
-
-
 def rtt_sparklines(
     session: Session, device_ids: Iterable[int], since: datetime
 ) -> dict[int, list[float]]:
-    """Each device's average RTT since ``since``, oldest first, thinned for a sparkline."""
+    """Each device's average RTT since ``since``, oldest first, thinned for a sparkline.
+    Only the values are read: parsing 60 timestamps a device would cost more than the
+    rest of the table."""
     ids = list(device_ids)
     if not ids:
         return {}
     rows = session.execute(
-        select(Sample.device_id, Sample.ts, Sample.value)
+        select(Sample.device_id, Sample.value)
         .where(Sample.device_id.in_(ids), Sample.metric == RTT, Sample.ts >= since)
         .order_by(Sample.device_id, Sample.ts)
     ).all()
-    by_device: dict[int, list[Point]] = defaultdict(list)
-    for device_id, ts, value in rows:
-        by_device[device_id].append((ts, value))
-    return {d: [v for _, v in thin(points, SPARK_POINTS)] for d, points in by_device.items()}
+    by_device: dict[int, list[float]] = defaultdict(list)
+    for device_id, value in rows:
+        by_device[device_id].append(value)
+    return {d: _thin_values(values, SPARK_POINTS) for d, values in by_device.items()}
 
 
-def series(
-    session: Session, device_id: int, metrics: Iterable[str], start: datetime, end: datetime
-) -> dict[str, list[Point]]:
-    """The samples of ``metrics`` between start and end, oldest first, per metric."""
+def _thin_values(values: Sequence[float], most: int) -> list[float]:
+    if len(values) <= most:
+        return list(values)
+    size = -(-len(values) // most)
+    return [
+        sum(run) / len(run) for run in (values[i : i + size] for i in range(0, len(values), size))
+    ]
+
+
+def bucket_seconds(start: datetime, end: datetime, most: int = CHART_POINTS) -> int:
+    """The width of the time buckets that give at most ``most`` points over the range."""
+    return max(1, -(-int((end - start).total_seconds()) // most))
+
+
+def _epoch_bucket(session: Session, width: int) -> ColumnElement[Any]:
+    """The sample's bucket number (seconds since the epoch // width), per dialect."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.floor(func.extract("epoch", Sample.ts) / width)
+    return cast(func.strftime("%s", Sample.ts), Integer) // width  # SQLite: text timestamps
+
+
+def chart_series(
+    session: Session,
+    device_id: int,
+    metrics: Iterable[str],
+    start: datetime,
+    end: datetime,
+    most: int = CHART_POINTS,
+) -> dict[str, list[Bucket]]:
+    """Per metric, the samples between start and end averaged into at most ``most`` time
+    buckets by the database (7 days of 60 s polls are 10,080 rows a metric; the chart
+    gets ~1,000): (bucket start in epoch seconds, mean, highest), oldest first."""
     names = list(metrics)
-    out: dict[str, list[Point]] = {m: [] for m in names}
+    out: dict[str, list[Bucket]] = {m: [] for m in names}
     if not names:
         return out
+    width = bucket_seconds(start, end, most)
+    bucket = _epoch_bucket(session, width).label("bucket")
     rows = session.execute(
-        select(Sample.metric, Sample.ts, Sample.value)
+        select(Sample.metric, bucket, func.avg(Sample.value), func.max(Sample.value))
         .where(
             Sample.device_id == device_id,
             Sample.metric.in_(names),
             Sample.ts >= start,
             Sample.ts <= end,
         )
-        .order_by(Sample.metric, Sample.ts)
+        .group_by(Sample.metric, bucket)
+        .order_by(Sample.metric, bucket)
     ).all()
-    for metric, ts, value in rows:
-        out[metric].append((ts, value))
+    for metric, number, mean, peak in rows:
+        out[metric].append((int(number) * width, float(mean), float(peak)))
     return out
-
-
-def interface_names(session: Session, device_id: int, since: datetime) -> list[str]:
-    """The interfaces the SNMP collector stored a rate or status of since ``since``. Names
-    may hold dots (``if.eth0.100.in_bps``), so the name is what lies between the prefix and
-    the known suffix."""
-    metrics = session.scalars(
-        select(Sample.metric)
-        .where(
-            Sample.device_id == device_id,
-            Sample.metric.like(f"{IF_PREFIX}%"),
-            Sample.ts >= since,
-        )
-        .distinct()
-    ).all()
-    names = set()
-    for metric in metrics:
-        for suffix in IF_TABLE:
-            if metric.endswith(suffix):
-                names.add(metric[len(IF_PREFIX) : -len(suffix)])
-    return sorted(names, key=str.lower)
 
 
 @dataclass(frozen=True)
@@ -125,23 +125,43 @@ class Latest:
     value: float
 
 
-def latest(session: Session, device_id: int, metrics: Iterable[str]) -> dict[str, Latest]:
-    """The newest sample of each metric (one grouped query, then one lookup of the rows)."""
-    names = list(metrics)
-    if not names:
-        return {}
-    newest = (
-        select(Sample.metric, func.max(Sample.ts).label("ts"))
-        .where(Sample.device_id == device_id, Sample.metric.in_(names))
-        .group_by(Sample.metric)
-        .subquery()
+# The distinct metrics of a device under a prefix, by skipping through the primary key
+# (device_id, metric, ts) one metric at a time: an index seek each, however many samples a
+# metric has (a DISTINCT would read them all). Then each one's newest sample, by seeks too.
+# "prefix" < metric < "prefix_end" (the prefix with its last character incremented).
+_NEWEST = text(
+    """
+    WITH RECURSIVE m(metric) AS (
+        SELECT MIN(metric) FROM network_samples
+         WHERE device_id = :device AND metric >= :prefix AND metric < :prefix_end
+        UNION ALL
+        SELECT (SELECT MIN(metric) FROM network_samples
+                 WHERE device_id = :device AND metric > m.metric AND metric < :prefix_end)
+          FROM m WHERE m.metric IS NOT NULL
     )
+    SELECT m.metric,
+           (SELECT s.ts FROM network_samples s WHERE s.device_id = :device
+             AND s.metric = m.metric ORDER BY s.ts DESC LIMIT 1) AS ts,
+           (SELECT s.value FROM network_samples s WHERE s.device_id = :device
+             AND s.metric = m.metric ORDER BY s.ts DESC LIMIT 1) AS value
+      FROM m WHERE m.metric IS NOT NULL
+    """
+).columns(metric=String(), ts=UTCDateTime(), value=Float())
+
+
+def newest(session: Session, device_id: int, prefix: str) -> dict[str, Latest]:
+    """Every metric of the device that starts with ``prefix``, with its newest sample."""
+    prefix_end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
     rows = session.execute(
-        select(Sample.metric, Sample.ts, Sample.value)
-        .join(
-            newest,
-            (Sample.metric == newest.c.metric) & (Sample.ts == newest.c.ts),
-        )
-        .where(Sample.device_id == device_id)
+        _NEWEST, {"device": device_id, "prefix": prefix, "prefix_end": prefix_end}
     ).all()
-    return {metric: Latest(ts, value) for metric, ts, value in rows}
+    return {metric: Latest(ts, value) for metric, ts, value in rows if ts is not None}
+
+
+def interface_name(metric: str) -> str | None:
+    """``if.eth0.100.in_bps`` -> ``eth0.100``: names may hold dots, so the name is what
+    lies between the prefix and a known suffix."""
+    for suffix in IF_TABLE:
+        if metric.startswith(IF_PREFIX) and metric.endswith(suffix):
+            return metric[len(IF_PREFIX) : -len(suffix)]
+    return None
