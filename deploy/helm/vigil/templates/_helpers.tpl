@@ -56,6 +56,10 @@ runAsGroup: {{ .Values.securityContext.runAsGroup }}
 fsGroup: {{ .Values.securityContext.runAsGroup }}
 seccompProfile:
   type: RuntimeDefault
+{{- if hasKey . "vigilSysctls" }}
+sysctls:
+  {{- toYaml .vigilSysctls | nindent 2 }}
+{{- end }}
 {{- end -}}
 
 {{/* Every container: read-only root filesystem, no privilege escalation, no capabilities. */}}
