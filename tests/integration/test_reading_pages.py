@@ -411,3 +411,25 @@ def test_the_home_page_card(
     still = client.get("/", headers=BROWSER)
     assert still.status_code == 200  # a failing card is left out, the page answers
     assert 'id="reading-home-card"' not in still.text
+
+
+def test_one_timer_at_a_time_across_books(db: TransactionalDatabase, books: FakeBooks) -> None:
+    client, first = reader(db, books)
+    client.get("/reading", params={"q": "harry potter"}, headers=BROWSER)  # a hit is cached
+    added = post(client, "/reading/list", source="google_books", source_id="s77iyQEACAAJ")
+    assert "&#39;Fantastic Beasts and Where to Find Them&#39; is on your list." in added
+    second = f"/reading/books/{client.get('/api/v1/reading/list').json()[-1]['id']}"
+    send(client, first, "timer/start")
+    shown = client.get(second, headers=BROWSER).text
+    assert "A session is running on" in shown
+    assert f'<a href="{first}">East of Eden</a>' in shown
+    assert 'id="stop-form"' not in shown
+    assert send(client, second, "timer/start")[0].startswith("error: a session is already running")
+    refused = send(client, second, "timer/stop", pages_read="5")[0]
+    assert refused == "error: the running session is on another book: stop it on its page"
+    # Another book's page cannot delete the session either when the id is not the reader's.
+    assert send(client, second, "sessions/999999/delete")[0].startswith("error: No session 999999")
+    assert client.get("/api/v1/reading/sessions/current").json()["session"] is not None
+    assert send(client, first, "timer/stop", end_page="10")[0].startswith(
+        "success: Session saved: 10 pages"
+    )

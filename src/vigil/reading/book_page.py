@@ -224,9 +224,10 @@ def delete_session(
 ) -> Response:
     try:
         with rt.db.session(write=True) as session:
+            service.get_entry(session, user, entry_id)  # the page must be the caller's
             service.delete_session(session, user, session_id)
     except Problem as exc:
-        return _back(entry_id, exc.detail, "error")
+        return _refused(entry_id, exc)
     return _back(entry_id, "Session deleted.")
 
 
