@@ -9,9 +9,10 @@ through the service (audit rows included); a state row for each (mostly up, some
 unreachable, unknown); an hour of ICMP samples every 60 s for every device (the
 sparklines read these: 30,000 RTTs, 120,000 rows with min, max and loss); and for one
 device 7 days of samples every 60 s of RTT, loss, CPU, memory and four interfaces' in/out
-rates (~140,000 rows). The requests go through FastAPI's TestClient in this process, signed
-in with a Bearer token: the time is the app's whole handling of the request, without a
-socket.
+rates (~140,000 rows), rolled up into the 5 min and 1 h tiers as the ``network.rollup`` job
+does (the 24 h and 7 d views read the 5 min tier and the raw samples after it). The
+requests go through FastAPI's TestClient in this process, signed in with a Bearer token:
+the time is the app's whole handling of the request, without a socket.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from sqlalchemy import insert
 from _support import PG_ADMIN_DSN, postgres_available
 from vigil.core.api import create_app
 from vigil.core.runtime import Runtime
-from vigil.network import service
+from vigil.network import rollups, service
 from vigil.network.credentials import Vault
 from vigil.network.models import DeviceState, Sample
 from vigil.network.schemas import DeviceIn
@@ -125,6 +126,7 @@ def _fill(runtime: Runtime, settings: Settings) -> int:
     for start in range(0, len(rows), 20_000):
         with runtime.db.session(write=True) as session:
             session.execute(insert(Sample), rows[start : start + 20_000])
+    rollups.run(runtime.db, settings, datetime.now(UTC))  # as the network.rollup job does
     return busy
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tests.conftest import TransactionalDatabase
 from tests.support.app import api
@@ -21,7 +21,7 @@ from tests.support.auth import make_user
 from tests.support.web import BROWSER, csrf_of, web_sign_in
 from vigil.core.auth.models import AuditEntry
 from vigil.core.auth.permissions import Role
-from vigil.network import icmp, service
+from vigil.network import icmp, rollups, service
 from vigil.network.credentials import Vault
 from vigil.network.models import Device, DeviceState, Sample
 from vigil.network.schemas import DeviceIn
@@ -314,6 +314,41 @@ def test_many_samples_are_averaged_into_steps_by_the_database(db: TransactionalD
     loss = spec["panes"][1]["series"][0]["data"]
     assert sum(1 for _, v in loss if v == 100.0) == len(range(0, 3500, 40))
     assert "each the mean of a 4 s step" in page
+
+
+def test_a_week_reads_the_rollups_and_the_raw_tail(db: TransactionalDatabase) -> None:
+    """Ranges of a day and more read the 5 min rollups up to their watermark and the raw
+    samples after it: older raw samples, deleted by the raw retention once rolled up, still
+    show; a loss spike keeps its height; the newest minutes come from the raw tail."""
+    client = browser(db, Role.VIEWER)
+    device = add_device(db, name="old-timer", address="10.0.0.10")
+    now = datetime.now(UTC)
+    moments = [now - timedelta(minutes=5 * i) for i in range(3 * 24 * 12)]  # 3 days
+    spike = moments[2 * 24 * 12]  # two days ago
+    add_samples(db, device, [("icmp.rtt_avg_ms", ts, 5.0) for ts in moments])
+    add_samples(db, device, [("icmp.loss_pct", ts, 50.0 if ts == spike else 0.0) for ts in moments])
+    report = rollups.run(db, Settings(network_raw_retention_days=1), now)
+    assert report.deleted["raw"] > 0
+    with db.session() as session:
+        oldest_raw = session.scalar(select(func.min(Sample.ts)).where(Sample.device_id == device))
+    assert oldest_raw is not None
+    assert oldest_raw > now - timedelta(days=1, minutes=10)  # the rest is in the rollups only
+
+    page = client.get(f"/network/devices/{device}?range=7d", headers=BROWSER).text
+    spec = chart_spec(page, "rtt-chart")
+    rtt = spec["panes"][0]["series"][0]["data"]
+    assert rtt[0][0] <= (moments[-1].timestamp() // 605 + 1) * 605  # three days back
+    assert rtt[-1][0] >= now.timestamp() - 2 * 605  # and up to now, from the raw tail
+    assert {v for _, v in rtt} == {5.0}
+    assert [t for t, _ in rtt] == sorted({t for t, _ in rtt})
+    assert len(rtt) >= len({int(ts.timestamp()) // 605 for ts in moments}) - 2
+    loss = spec["panes"][1]["series"][0]["data"]
+    assert [v for _, v in loss].count(50.0) == 1
+    # An hour reads the raw samples only.
+    hour = chart_spec(
+        client.get(f"/network/devices/{device}?range=1h", headers=BROWSER).text, "rtt-chart"
+    )
+    assert len(hour["panes"][0]["series"][0]["data"]) == 12
 
 
 # --- forms ----------------------------------------------------------------------------------

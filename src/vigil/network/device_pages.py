@@ -59,6 +59,7 @@ RANGES = {
     "7d": ("7 days", timedelta(days=7)),
 }
 DEFAULT_RANGE = "24h"
+ROLLUPS_FROM = timedelta(hours=24)  # ranges this long read the 5 min rollups
 MAX_IF_CHARTS = 16  # a 48-port switch: the busiest 16 are charted, all are in the table
 
 
@@ -204,7 +205,7 @@ OPER = {1: "up", 2: "down", 3: "testing", 5: "dormant", 6: "not present", 7: "lo
 
 
 def _interfaces(
-    session: Session, device_id: int, start: datetime, end: datetime
+    session: Session, device_id: int, start: datetime, end: datetime, rollups: bool
 ) -> tuple[list[Interface], int]:
     """The interfaces with a sample inside the range (their newest values for the table)
     and the busiest MAX_IF_CHARTS of them charted; how many more have data but no chart."""
@@ -215,7 +216,7 @@ def _interfaces(
     }
     names = sorted({n for m in last if (n := device_queries.interface_name(m))}, key=str.lower)
     metrics = [f"{IF_PREFIX}{n}{suffix}" for n in names for suffix in IF_RATES]
-    rates = device_queries.chart_series(session, device_id, metrics, start, end)
+    rates = device_queries.chart_series(session, device_id, metrics, start, end, rollups=rollups)
 
     def value(name: str, suffix: str) -> float | None:
         found = last.get(f"{IF_PREFIX}{name}{suffix}")
@@ -252,12 +253,13 @@ def device_panel(session: Session, device_id: int, choice: str, now: datetime) -
     device = view.device
     label, span = RANGES[choice]
     start = now - span
+    rollups = span >= ROLLUPS_FROM  # a day or more: the 5 min tier, then the raw tail
     icmp = device_queries.chart_series(
-        session, device_id, (RTT, RTT_MIN, RTT_MAX, LOSS), start, now
+        session, device_id, (RTT, RTT_MIN, RTT_MAX, LOSS), start, now, rollups=rollups
     )
-    snmp = device_queries.chart_series(session, device_id, (CPU, MEM), start, now)
+    snmp = device_queries.chart_series(session, device_id, (CPU, MEM), start, now, rollups=rollups)
     snmp_last = device_queries.newest(session, device_id, "snmp.")
-    interfaces, hidden = _interfaces(session, device_id, start, now)
+    interfaces, hidden = _interfaces(session, device_id, start, now, rollups)
     parent = session.get(Device, device.parent_id) if device.parent_id else None
     children = session.scalars(
         select(Device).where(Device.parent_id == device_id).order_by(Device.name)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Float, Integer, String, cast, func, select, text
@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from vigil.core.db import UTCDateTime
-from vigil.network.models import Device, Sample
+from vigil.network.models import Device, Sample, SampleRollup
 from vigil.network.service import unpack_tags
 
 RTT = "icmp.rtt_avg_ms"
@@ -29,6 +29,7 @@ IF_PREFIX = "if."
 IF_RATES = (".in_bps", ".out_bps")
 IF_TABLE = (".oper", ".in_bps", ".out_bps", ".in_errors", ".out_errors")
 SPARK_POINTS = 60  # a sparkline of more points than pixels says nothing more
+ROLLUP_PERIOD = 300  # the 5 min tier of network.rollup
 CHART_POINTS = 1000  # per series: 7 days of 60 s polls are averaged into ~10 min buckets
 
 Bucket = tuple[int, float, float]  # (epoch seconds, mean, highest)
@@ -79,11 +80,19 @@ def bucket_seconds(start: datetime, end: datetime, most: int = CHART_POINTS) -> 
     return max(1, -(-int((end - start).total_seconds()) // most))
 
 
-def _epoch_bucket(session: Session, width: int) -> ColumnElement[Any]:
-    """The sample's bucket number (seconds since the epoch // width), per dialect."""
+def _epoch_bucket(session: Session, column: Any, width: int) -> ColumnElement[Any]:
+    """A time column's bucket number (seconds since the epoch // width), per dialect."""
     if session.get_bind().dialect.name == "postgresql":
-        return func.floor(func.extract("epoch", Sample.ts) / width)
-    return cast(func.strftime("%s", Sample.ts), Integer) // width  # SQLite: text timestamps
+        return func.floor(func.extract("epoch", column) / width)
+    return cast(func.strftime("%s", column), Integer) // width  # SQLite: text timestamps
+
+
+def rollup_watermark(session: Session, period: int = ROLLUP_PERIOD) -> datetime | None:
+    """Where the rollup tier ends: its newest bucket's end (None before its first run)."""
+    newest = session.scalar(
+        select(func.max(SampleRollup.bucket)).where(SampleRollup.period == period)
+    )
+    return None if newest is None else newest + timedelta(seconds=period)
 
 
 def chart_series(
@@ -93,29 +102,68 @@ def chart_series(
     start: datetime,
     end: datetime,
     most: int = CHART_POINTS,
+    *,
+    rollups: bool = False,
 ) -> dict[str, list[Bucket]]:
     """Per metric, the samples between start and end averaged into at most ``most`` time
-    buckets by the database (7 days of 60 s polls are 10,080 rows a metric; the chart
-    gets ~1,000): (bucket start in epoch seconds, mean, highest), oldest first."""
+    steps by the database (7 days of 60 s polls are 10,080 rows a metric; the chart gets
+    ~1,000): (step start in epoch seconds, mean, highest), oldest first.
+
+    With ``rollups`` the range is read from the 5 min tier up to its watermark (2,016 rows
+    a metric for 7 days; raw samples older than the raw retention exist only there) and
+    from the raw samples after it, which the rollup job has not reached yet."""
     names = list(metrics)
     out: dict[str, list[Bucket]] = {m: [] for m in names}
     if not names:
         return out
     width = bucket_seconds(start, end, most)
-    bucket = _epoch_bucket(session, width).label("bucket")
-    rows = session.execute(
-        select(Sample.metric, bucket, func.avg(Sample.value), func.max(Sample.value))
+    steps: dict[str, dict[int, tuple[float, float, float]]] = {m: {} for m in names}
+    raw_from = start
+    if rollups and (watermark := rollup_watermark(session)) is not None and watermark > start:
+        raw_from = watermark
+        step = _epoch_bucket(session, SampleRollup.bucket, width).label("step")
+        weight = func.sum(SampleRollup.count)
+        rolled = session.execute(
+            select(
+                SampleRollup.metric,
+                step,
+                func.sum(SampleRollup.avg * SampleRollup.count) / weight,
+                func.max(SampleRollup.max),
+                weight,
+            )
+            .where(
+                SampleRollup.period == ROLLUP_PERIOD,
+                SampleRollup.device_id == device_id,
+                SampleRollup.metric.in_(names),
+                SampleRollup.bucket >= start,
+                SampleRollup.bucket < watermark,
+            )
+            .group_by(SampleRollup.metric, step)
+        ).all()
+        for metric, number, mean, peak, count in rolled:
+            steps[metric][int(number)] = (float(mean), float(peak), float(count))
+    step = _epoch_bucket(session, Sample.ts, width).label("step")
+    raw = session.execute(
+        select(Sample.metric, step, func.avg(Sample.value), func.max(Sample.value), func.count())
         .where(
             Sample.device_id == device_id,
             Sample.metric.in_(names),
-            Sample.ts >= start,
+            Sample.ts >= raw_from,
             Sample.ts <= end,
         )
-        .group_by(Sample.metric, bucket)
-        .order_by(Sample.metric, bucket)
+        .group_by(Sample.metric, step)
     ).all()
-    for metric, number, mean, peak in rows:
-        out[metric].append((int(number) * width, float(mean), float(peak)))
+    for metric, number, mean, peak, count in raw:
+        key = int(number)
+        if key in steps[metric]:  # the step the watermark cuts: both parts, weighted
+            old_mean, old_peak, old_count = steps[metric][key]
+            total = old_count + count
+            both = (old_mean * old_count + float(mean) * count) / total
+            steps[metric][key] = (both, max(old_peak, float(peak)), total)
+        else:
+            steps[metric][key] = (float(mean), float(peak), float(count))
+    for metric, by_step in steps.items():
+        out[metric] = [(k * width, v[0], v[1]) for k, v in sorted(by_step.items())]
     return out
 
 
