@@ -67,6 +67,7 @@ check-deploy: $(STAMP) $(CHECKOV) $(CRDS_OK)
 	promtool check rules deploy/helm/vigil/files/alerts.yml
 	promtool test rules deploy/prometheus/tests/*.test.yml
 	amtool check-config deploy/alertmanager/alertmanager.yml
+	shellcheck deploy/k3d/*.sh
 	rm -rf $(RENDERED)
 	$(BIN)/python deploy/tools/chart.py check $(RENDERED)
 	for overlay in dev prod; do \
@@ -88,20 +89,12 @@ compose-up:
 compose-down:
 	docker compose -f deploy/compose.yaml down
 
-## A local k3d cluster running the dev overlay (needs Docker, k3d and kubectl; docs/deploy.md).
-K3D_CLUSTER ?= vigil
-k3d-up: build
-	k3d cluster create $(K3D_CLUSTER) --agents 1 -p "8080:80@loadbalancer" --wait
-	docker tag vigil:latest vigil:dev
-	k3d image import vigil:dev -c $(K3D_CLUSTER)
-	kubectl create namespace vigil-dev --dry-run=client -o yaml | kubectl apply -f -
-	kubectl apply -k deploy/kustomize/overlays/dev
-	kubectl -n vigil-dev wait --for=condition=complete job/vigil-migrate --timeout=300s
-	kubectl -n vigil-dev rollout status deployment/vigil-api --timeout=300s
-	@echo "Vigil on k3d: http://vigil.localhost:8080/"
+## A local k3d cluster running Vigil (needs Docker, k3d, kubectl, and helm or not; docs/deploy.md).
+k3d-up:
+	deploy/k3d/up.sh
 
 k3d-down:
-	k3d cluster delete $(K3D_CLUSTER)
+	deploy/k3d/down.sh
 
 format: $(STAMP)
 	$(BIN)/ruff format src tests bench

@@ -120,6 +120,8 @@ CASES: dict[str, dict[str, Any]] = {
     },
     # Linkerd: the inject annotations and the default inbound policy.
     "mesh-linkerd": _EXTERNAL | {"mesh": {"provider": "linkerd"}},
+    # What deploy/k3d/up.sh installs with helm.
+    "k3d-dev": yaml.safe_load((DEPLOY / "k3d" / "values-dev.yaml").read_text()),
 }
 
 #: Values of the kustomize base (deploy/kustomize/base/vigil.yaml): the overlays provide the
