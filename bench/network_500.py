@@ -16,9 +16,9 @@ with ``--db postgresql``). The devices are added at the start, so each is first 
 its own phase inside the next minute; the run lasts ``--cycles`` minutes to the tick.
 
 Prints the CPU seconds this process used per minute (all its threads, the SNMP engine's
-included) and as a share of one core, the agents' CPU, per collector the polls and their
-success rate, the polls per device (expected: exactly one a minute each) and the sweeps'
-durations.
+included; a minute's ticks counted to their end) and as a share of one core, the agents'
+CPU, per collector the polls and their success rate, the polls per device (expected:
+exactly one a minute each) and the sweeps' durations.
 
     .venv/bin/python bench/network_500.py [--cycles 3] [--agents 4] [--db sqlite]
 
@@ -35,6 +35,7 @@ import threading
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -45,7 +46,6 @@ from sqlalchemy import func, select
 from tests.support.snmpd import Snmpd, _free_udp_port, snmpd
 
 from _support import FreshDatabases
-from vigil.core.db import utcnow
 from vigil.core.runtime import Runtime
 from vigil.network.credentials import Vault
 from vigil.network.models import Device, Sample
@@ -70,20 +70,25 @@ class Ticker:
     start: float
     end: float
     runs: list[tuple[float, str, str]] = field(default_factory=list)  # (seconds, status, msg)
+    idle: threading.Event = field(default_factory=threading.Event)
 
     def __call__(self) -> None:
         k = 1
         while (at := self.start + k * self.tick) <= self.end + 1e-6:
+            self.idle.set()
             time.sleep(max(0.0, at - time.time()))
+            self.idle.clear()
             t0 = time.perf_counter()
             run = self.runtime.runner.run(self.job)
             self.runs.append((time.perf_counter() - t0, run.status, run.message or ""))
             k += 1
+        self.idle.set()
 
 
-def add_devices(runtime: Runtime, vault: Vault, agents: list[Snmpd], v3_every: int) -> None:
+def add_devices(
+    runtime: Runtime, vault: Vault, agents: list[Snmpd], v3_every: int, now: datetime
+) -> None:
     addresses = [f"127.3.{i // 250}.{i % 250 + 1}" for i in range(500)]
-    now = utcnow()
     per_agent = -(-len(addresses) // len(agents))
     with runtime.db.session(write=True) as session:
         for i, address in enumerate(addresses):
@@ -157,9 +162,9 @@ def main() -> None:
             update={"network_secret_key": SecretStr("bench-500")}
         )
         runtime.runner.settings = settings
-        add_devices(runtime, Vault.from_settings(settings), agents, args.v3_every)
-
-        start = time.time()
+        start = time.time()  # the devices' creation: the first minute starts with them
+        vault = Vault.from_settings(settings)
+        add_devices(runtime, vault, agents, args.v3_every, datetime.fromtimestamp(start, UTC))
         end = start + args.cycles * INTERVAL
         tickers = [
             Ticker(runtime, "network.icmp", settings.network_icmp_tick_seconds, start, end),
@@ -177,7 +182,10 @@ def main() -> None:
             t.start()
         marks = [cpu0]
         for cycle in range(1, args.cycles + 1):
-            time.sleep(max(0.0, start + cycle * INTERVAL - time.time()))
+            # the minute's last ticks (at its end) are its own: wait for them to finish
+            time.sleep(max(0.0, start + cycle * INTERVAL + 0.5 - time.time()))
+            for ticker in tickers:
+                ticker.idle.wait()
             marks.append(cpu_seconds())
             print(
                 f"minute {cycle}: {marks[-1] - marks[-2]:.2f} CPU s = "
@@ -189,10 +197,10 @@ def main() -> None:
             t.join()
         cpu = cpu_seconds() - cpu0
         agents_cpu = sum(cpu_seconds(a.pid) for a in agents) - agents0
-        wall = time.time() - start
+        wall = args.cycles * INTERVAL
         print(
-            f"this process: {cpu:.1f} CPU s in {wall:.0f} s = {cpu / args.cycles:.2f} CPU s per "
-            f"minute = {100 * cpu / wall:.1f} % of one core; the snmpd agents: "
+            f"this process: {cpu:.1f} CPU s in {args.cycles} minutes = {cpu / args.cycles:.2f} "
+            f"CPU s per minute = {100 * cpu / wall:.1f} % of one core; the snmpd agents: "
             f"{100 * agents_cpu / wall:.1f} % of one core"
         )
         for ticker in tickers:
