@@ -332,7 +332,9 @@ def test_the_stats_page(db: TransactionalDatabase, books: FakeBooks) -> None:
     empty = client.get("/reading/stats", headers=BROWSER)
     assert empty.status_code == 200
     assert "No timed session in this range yet" in empty.text
-    assert '<a href="/reading/stats"' in empty.text  # in the menu
+    assert '<a href="/reading/stats"' in empty.text  # in the menu, the current page there
+    assert 'href="/reading/stats" title="Reading (ChronoBook)" aria-current="page"' in empty.text
+    assert 'href="/reading" title="Reading (ChronoBook)">' in empty.text  # not also /reading
 
     # Two past sessions on the same weekday: 20:30-21:30 (30 pages) and 21:00-21:45 (15 pages)
     # a week later, entered through the page.
