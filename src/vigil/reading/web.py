@@ -81,6 +81,7 @@ def board(
         "finish": forecast.books[-1] if forecast.books else None,
         "by_id": by_id,
         "elapsed": book_page.clock(datetime.now(UTC) - running.start_time) if running else "",
+        "zone_info": zone,
         "contextual": next((m for m in forecast.models if m.name == "contextual"), None),
     }
     return render(request, "reading/board.html", context)
