@@ -276,9 +276,9 @@ def test_device_page_charts_over_a_range(db: TransactionalDatabase) -> None:
 
     week = client.get(f"/network/devices/{device}?range=7d", headers=BROWSER).text
     week_avg = chart_spec(week, "rtt-chart")["panes"][0]["series"][0]["data"]
-    # The two stored days of 5-minute samples, averaged into ceil(7 d / 1000) = 605 s steps.
-    steps = {int(ts.timestamp()) // 605 for m, ts, _ in rows if m == "icmp.rtt_avg_ms"}
-    assert [t for t, _ in week_avg] == [k * 605 for k in sorted(steps)]
+    # The two stored days of 5-minute samples, averaged into ceil(7 d / 600) = 1,008 s steps.
+    steps = {int(ts.timestamp()) // 1008 for m, ts, _ in rows if m == "icmp.rtt_avg_ms"}
+    assert [t for t, _ in week_avg] == [k * 1008 for k in sorted(steps)]
     hour = client.get(f"/network/devices/{device}?range=1h", headers=HTMX)
     assert hour.text.lstrip().startswith('<section id="device-panel"')
     assert f'hx-get="/network/devices/{device}?range=1h"' in hour.text  # keeps its range
@@ -293,7 +293,7 @@ def test_device_page_charts_over_a_range(db: TransactionalDatabase) -> None:
 
 
 def test_many_samples_are_averaged_into_steps_by_the_database(db: TransactionalDatabase) -> None:
-    """An hour of 1 s samples is charted in ceil(3600 / 1000) = 4 s steps: each step the
+    """An hour of 1 s samples is charted in ceil(3600 / 600) = 6 s steps: each step the
     mean of its RTTs, and for loss its highest value (a spike is not averaged away)."""
     client = browser(db, Role.VIEWER)
     device = add_device(db, name="busy", address="10.0.0.9")
@@ -308,12 +308,12 @@ def test_many_samples_are_averaged_into_steps_by_the_database(db: TransactionalD
     page = client.get(f"/network/devices/{device}?range=1h", headers=BROWSER).text
     spec = chart_spec(page, "rtt-chart")
     rtt = spec["panes"][0]["series"][0]["data"]
-    steps = sorted({int(ts.timestamp()) // 4 for ts in moments})
-    assert [t for t, _ in rtt] == [k * 4 for k in steps]  # strictly increasing, as charts need
-    assert {v for _, v in rtt[1:-1]} == {0.5}  # full steps: two 0s and two 1s
+    steps = sorted({int(ts.timestamp()) // 6 for ts in moments})
+    assert [t for t, _ in rtt] == [k * 6 for k in steps]  # strictly increasing, as charts need
+    assert {v for _, v in rtt[1:-1]} == {0.5}  # full steps: three 0s and three 1s
     loss = spec["panes"][1]["series"][0]["data"]
     assert sum(1 for _, v in loss if v == 100.0) == len(range(0, 3500, 40))
-    assert "each the mean of a 4 s step" in page
+    assert "each the mean of a 6 s step" in page
 
 
 def test_a_week_reads_the_rollups_and_the_raw_tail(db: TransactionalDatabase) -> None:
@@ -337,11 +337,11 @@ def test_a_week_reads_the_rollups_and_the_raw_tail(db: TransactionalDatabase) ->
     page = client.get(f"/network/devices/{device}?range=7d", headers=BROWSER).text
     spec = chart_spec(page, "rtt-chart")
     rtt = spec["panes"][0]["series"][0]["data"]
-    assert rtt[0][0] <= (moments[-1].timestamp() // 605 + 1) * 605  # three days back
-    assert rtt[-1][0] >= now.timestamp() - 2 * 605  # and up to now, from the raw tail
+    assert rtt[0][0] <= (moments[-1].timestamp() // 1008 + 1) * 1008  # three days back
+    assert rtt[-1][0] >= now.timestamp() - 2 * 1008  # and up to now, from the raw tail
     assert {v for _, v in rtt} == {5.0}
     assert [t for t, _ in rtt] == sorted({t for t, _ in rtt})
-    assert len(rtt) >= len({int(ts.timestamp()) // 605 for ts in moments}) - 2
+    assert len(rtt) >= len({int(ts.timestamp()) // 1008 for ts in moments}) - 2
     loss = spec["panes"][1]["series"][0]["data"]
     assert [v for _, v in loss].count(50.0) == 1
     # An hour reads the raw samples only.

@@ -30,7 +30,7 @@ IF_RATES = (".in_bps", ".out_bps")
 IF_TABLE = (".oper", ".in_bps", ".out_bps", ".in_errors", ".out_errors")
 SPARK_POINTS = 60  # a sparkline of more points than pixels says nothing more
 ROLLUP_PERIOD = 300  # the 5 min tier of network.rollup
-CHART_POINTS = 1000  # per series: 7 days of 60 s polls are averaged into ~10 min buckets
+CHART_POINTS = 600  # per series (a chart is ~1,200 px wide): a week in 17 min steps
 
 Bucket = tuple[int, float, float]  # (epoch seconds, mean, highest)
 
@@ -107,7 +107,7 @@ def chart_series(
 ) -> dict[str, list[Bucket]]:
     """Per metric, the samples between start and end averaged into at most ``most`` time
     steps by the database (7 days of 60 s polls are 10,080 rows a metric; the chart gets
-    ~1,000): (step start in epoch seconds, mean, highest), oldest first.
+    ~600): (step start in epoch seconds, mean, highest), oldest first.
 
     With ``rollups`` the range is read from the 5 min tier up to its watermark (2,016 rows
     a metric for 7 days; raw samples older than the raw retention exist only there) and
@@ -117,7 +117,7 @@ def chart_series(
     if not names:
         return out
     width = bucket_seconds(start, end, most)
-    steps: dict[str, dict[int, tuple[float, float, float]]] = {m: {} for m in names}
+    counts: dict[str, float] = {}  # each metric's last rolled-up step's sample count
     raw_from = start
     if rollups and (watermark := rollup_watermark(session)) is not None and watermark > start:
         raw_from = watermark
@@ -139,9 +139,11 @@ def chart_series(
                 SampleRollup.bucket < watermark,
             )
             .group_by(SampleRollup.metric, step)
+            .order_by(SampleRollup.metric, step)
         ).all()
         for metric, number, mean, peak, count in rolled:
-            steps[metric][int(number)] = (float(mean), float(peak), float(count))
+            out[metric].append((int(number) * width, float(mean), float(peak)))
+            counts[metric] = float(count)
     step = _epoch_bucket(session, Sample.ts, width).label("step")
     raw = session.execute(
         select(Sample.metric, step, func.avg(Sample.value), func.max(Sample.value), func.count())
@@ -152,18 +154,17 @@ def chart_series(
             Sample.ts <= end,
         )
         .group_by(Sample.metric, step)
+        .order_by(Sample.metric, step)
     ).all()
     for metric, number, mean, peak, count in raw:
-        key = int(number)
-        if key in steps[metric]:  # the step the watermark cuts: both parts, weighted
-            old_mean, old_peak, old_count = steps[metric][key]
-            total = old_count + count
-            both = (old_mean * old_count + float(mean) * count) / total
-            steps[metric][key] = (both, max(old_peak, float(peak)), total)
+        t, points = int(number) * width, out[metric]
+        if points and points[-1][0] == t:  # the step the watermark cuts: both parts, weighted
+            _, old_mean, old_peak = points[-1]
+            old = counts[metric]
+            both = (old_mean * old + float(mean) * count) / (old + count)
+            points[-1] = (t, both, max(old_peak, float(peak)))
         else:
-            steps[metric][key] = (float(mean), float(peak), float(count))
-    for metric, by_step in steps.items():
-        out[metric] = [(k * width, v[0], v[1]) for k, v in sorted(by_step.items())]
+            points.append((t, float(mean), float(peak)))
     return out
 
 
