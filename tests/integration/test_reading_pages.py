@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
 from tests.conftest import TransactionalDatabase
 from tests.fakes.books_server import FakeBooks
@@ -23,6 +24,7 @@ from tests.support.app import api
 from tests.support.auth import make_user
 from tests.support.web import BROWSER, csrf_of, web_sign_in
 from vigil.core.auth.permissions import Role
+from vigil.reading.models import ReadingSession
 
 
 @pytest.fixture
@@ -435,3 +437,31 @@ def test_one_timer_at_a_time_across_books(db: TransactionalDatabase, books: Fake
     assert send(client, first, "timer/stop", end_page="10")[0].startswith(
         "success: Session saved: 10 pages"
     )
+
+
+def test_a_timer_left_running_stops_when_the_reading_did(
+    db: TransactionalDatabase, books: FakeBooks
+) -> None:
+    client, page = reader(db, books)
+    send(client, page, "timer/start")
+    # The reader forgot the timer: it started three hours ago.
+    started = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=3)
+    with db.session(write=True) as s:
+        s.execute(
+            update(ReadingSession)
+            .where(ReadingSession.end_time.is_(None))
+            .values(start_time=started)
+        )
+    local = "%Y-%m-%dT%H:%M"
+    early = send(client, page, "timer/stop", pages_read="5",
+                 end_time=(started - timedelta(minutes=5)).strftime(local))[0]  # fmt: skip
+    assert early.startswith("error: end_time")
+    assert "must be after the start" in early
+    assert send(client, page, "timer/stop", pages_read="5", end_time="soon")[0] == (
+        "error: the end must be a date and time (YYYY-MM-DDTHH:MM)"
+    )
+    flash_, _ = send(client, page, "timer/stop", pages_read="30",
+                     end_time=(started + timedelta(minutes=45)).strftime(local))  # fmt: skip
+    assert flash_ == "success: Session saved: 30 pages in 45 minutes."
+    stored = client.get("/api/v1/reading/sessions").json()["items"][0]
+    assert datetime.fromisoformat(stored["end_time"]) == started + timedelta(minutes=45)

@@ -172,16 +172,20 @@ def stop(
     rt: RuntimeDep,
     pages_read: FormNumber = "",
     end_page: FormNumber = "",
+    end_time: Annotated[str, Form(max_length=30)] = "",
 ) -> Response:
+    """Stops the running timer now, or at ``end_time`` (a timer left running)."""
+    zone = ZoneInfo(rt.settings.reading_timezone)
     try:
         read, reached = _number(pages_read, "pages read"), _number(end_page, "page reached")
+        ended = _instant(end_time, "the end", zone) if end_time.strip() else None
         with rt.db.session(write=True) as session:
             entry, _ = service.get_entry(session, user, entry_id)
             running = service.open_session(session, user)
             if running is not None and running.book_id != entry.book_id:
                 raise Conflict("the running session is on another book: stop it on its page")
             row = service.stop_session(
-                session, user, datetime.now(UTC), pages_read=read, end_page=reached
+                session, user, datetime.now(UTC), pages_read=read, end_page=reached, end_time=ended
             )
             minutes = ((row.end_time or row.start_time) - row.start_time).total_seconds() / 60
             message = f"Session saved: {row.pages_read} pages in {minutes:.0f} minutes."
