@@ -18,6 +18,7 @@ from vigil.core.auth.passwords import Passwords
 from vigil.core.auth.permissions import Role
 from vigil.core.jobs import worker_id
 from vigil.core.leader import LeaderLock
+from vigil.core.logging import configure_logging
 from vigil.core.metrics import multiprocess_metrics
 from vigil.core.modules import load_modules
 from vigil.core.problems import Problem
@@ -187,6 +188,15 @@ def jobs_list() -> None:
         typer.echo(f"{spec.name:26} {spec.queue:10} {cron:16} {spec.description}")
 
 
+def _backup_log(fmt: str) -> logging.Logger:
+    """The backup commands' progress and errors as log lines (JSON in the chart's CronJob)."""
+    settings = get_settings()
+    configure_logging(settings.log_level, fmt)
+    for noisy in ("boto3", "botocore", "s3transfer", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return logging.getLogger("vigil.backup")
+
+
 @app.command()
 def backup(
     list_: Annotated[
@@ -194,27 +204,32 @@ def backup(
     ] = False,
 ) -> None:
     """pg_dump the database (custom format) to S3-compatible storage, then apply retention
-    (VIGIL_BACKUP_*; docs/DISASTER_RECOVERY.md). Exits 1 with the reason when a step fails."""
+    (VIGIL_BACKUP_*; docs/DISASTER_RECOVERY.md). Progress and errors are log lines
+    (VIGIL_LOG_FORMAT); exits 1 with the reason when a step fails."""
     from vigil.core import backup as backups  # noqa: PLC0415  # boto3 only for this command
 
     settings = get_settings()
+    blog = _backup_log(settings.log_format)
     try:
         if list_:
             for dump in backups.stored_dumps(settings):
                 typer.echo(f"{dump.key}  {dump.taken:%Y-%m-%d %H:%M:%S}Z  {dump.size} bytes")
             return
-        result = backups.run_backup(settings, typer.echo)
+        result = backups.run_backup(settings, blog.info)
     except backups.BackupError as exc:
-        typer.echo(f"backup failed: {exc}", err=True)
+        blog.error("backup failed: %s", exc)
         raise typer.Exit(1) from None
-    typer.echo(f"backup: done: {result.key} ({result.size} bytes)")
+    blog.info("backup: done: %s (%d bytes)", result.key, result.size)
 
 
 @app.command()
 def restore(
     into: Annotated[
         str,
-        typer.Option(help="PostgreSQL URL of the database to restore into (best a new one)."),
+        typer.Option(
+            help="PostgreSQL URL of the database to restore into (best a new one); the "
+            "password may come from PGPASSWORD instead."
+        ),
     ],
     name: Annotated[
         str | None, typer.Option(help="The dump (key or file name); default: the newest.")
@@ -227,12 +242,13 @@ def restore(
     run `vigil migrate` with the new database (docs/DISASTER_RECOVERY.md)."""
     from vigil.core import backup as backups  # noqa: PLC0415
 
+    blog = _backup_log("console")  # run by a person, like `vigil migrate`
     try:
-        key = backups.run_restore(get_settings(), into, typer.echo, name=name, clean=clean)
+        key = backups.run_restore(get_settings(), into, blog.info, name=name, clean=clean)
     except backups.BackupError as exc:
-        typer.echo(f"restore failed: {exc}", err=True)
+        blog.error("restore failed: %s", exc)
         raise typer.Exit(1) from None
-    typer.echo(f"restore: {key} restored; next: `vigil migrate` against that database")
+    blog.info("restore: %s restored; next: `vigil migrate` against that database", key)
 
 
 users = typer.Typer(help="Accounts.", no_args_is_help=True)

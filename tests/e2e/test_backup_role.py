@@ -7,6 +7,7 @@ configured prefix and restores into a fresh database with the same row counts.""
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 import pytest
@@ -54,7 +55,8 @@ def test_the_backup_cronjob_container_dumps_to_s3(postgres: Backend, tmp_path: P
 
         done = role.run()
         assert done.returncode == 0, done.stderr
-        assert "backup: done: prod/vigil-" in done.stdout
+        lines = [json.loads(line) for line in done.stderr.splitlines()]  # the chart's JSON logs
+        assert lines[-1]["msg"].startswith("backup: done: prod/vigil-")
         (key,) = keys(endpoint, "vigil-backups")
         assert key.startswith("prod/vigil-")
         # The dump is a real one: restore it and compare.

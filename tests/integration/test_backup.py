@@ -5,6 +5,7 @@ non-zero with a message."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -110,8 +111,11 @@ def test_backup_and_restore_into_a_fresh_database(s3: str, tmp_path: Path) -> No
         assert before["public.probe"] == 3000
         done = vigil("backup", cwd=tmp_path, VIGIL_DATABASE_URL=source, **env)
         assert done.returncode == 0, done.stderr
-        assert "backup: dumping" in done.stdout
-        assert "backup: uploaded 100 %" in done.stdout
+        logged = [json.loads(line) for line in done.stderr.splitlines()]  # JSON lines
+        messages = [line["msg"] for line in logged if line["logger"] == "vigil.backup"]
+        assert messages[0].startswith("backup: dumping postgres@127.0.0.1:5432/vigil_bk_src_")
+        assert "backup: uploaded 100 % (" in " ".join(messages)
+        assert messages[-1].startswith("backup: done: vigil/vigil-")
         (key,) = keys(s3, "vigil-dr")
         assert key.startswith("vigil/vigil-")
         assert key.endswith(".dump")
@@ -120,7 +124,7 @@ def test_backup_and_restore_into_a_fresh_database(s3: str, tmp_path: Path) -> No
 
         restored = vigil("restore", "--into", fresh, cwd=tmp_path, **env)
         assert restored.returncode == 0, restored.stderr
-        assert key in restored.stdout
+        assert f"restore: {key} restored" in restored.stderr
         assert row_counts(fresh) == before
         with psycopg.connect(libpq(source)) as a, psycopg.connect(libpq(fresh)) as b:
             checksum = "SELECT md5(string_agg(probe::text, ',' ORDER BY id)) FROM probe"
