@@ -114,6 +114,9 @@ def test_every_secret_setting_has_a_file_variable() -> None:
     for name in SECRET_SETTINGS:
         assert f"{name}_file" in fields, name
         assert fields[name].repr is False or "Secret" in str(fields[name].annotation), name
+    # A secret added later (a SecretStr) must join SECRET_SETTINGS, or it misses _FILE/Vault.
+    secret_typed = {n for n, f in fields.items() if "SecretStr" in str(f.annotation)}
+    assert secret_typed <= set(SECRET_SETTINGS)
 
 
 def test_settings_come_from_vault_kv2_with_token_auth(bao: Bao, tmp_path: Path) -> None:
