@@ -286,3 +286,25 @@ def test_a_sweep_is_not_started_while_another_one_runs(
     again = runtime.runner.run("network.snmp", {"devices": [device_id]})
     assert again.status == "ok", again
     assert [v for _, v in _series(client, device_id, "snmp.ok")] == [1.0]
+
+
+def test_a_poll_takes_three_requests_once_the_ram_row_is_known(agent: Snmpd) -> None:
+    """The RAM row's size and use ride in the system GET when the row is known from the
+    last poll; a row that moved (here: a wrong one planted) costs one GET more and still
+    gives the right figure."""
+
+    async def poll() -> tuple[float | None, int]:
+        client = SnmpClient(snmp_engine.runtime().engine, timeout=1.0, retries=1)
+        result = await client.poll("127.0.0.1", agent.port, agent.v3)
+        return result.mem_pct, client.requests
+
+    target = snmp_engine.runtime().run(
+        SnmpClient(snmp_engine.runtime().engine).target("127.0.0.1", agent.port, agent.v3)
+    )
+    snmp._ram_rows[target] = (999,)  # not a row of this agent
+    moved_memory, moved_requests = snmp_engine.runtime().run(poll())
+    known_memory, known_requests = snmp_engine.runtime().run(poll())
+    assert (moved_requests, known_requests) == (4, 3)
+    for memory in (moved_memory, known_memory):
+        assert memory is not None
+        assert 0 < memory < 100

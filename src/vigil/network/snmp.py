@@ -6,10 +6,11 @@ Built for throughput on pysnmp's engine-level API rather than its ``hlapi`` help
 - one ``SnmpEngine`` for the process (:mod:`vigil.network.snmp_engine`), so targets,
   credentials, the UDP socket and v3 engine discovery are set up once, not per sweep;
 - numeric OIDs as tuples and raw pyasn1 values: no MIB objects, no MIB lookups;
-- a poll is one GET of the three system objects, one GETBULK walk of the 2
-  HOST-RESOURCES columns (CPU loads, storage types), one GET of the RAM row's size and
-  use, and one GETBULK walk of the 8 IF-MIB columns side by side: 4 requests for a device
-  whose tables did not change, instead of ~15 (a GET and a walk per column);
+- a poll is one GET of the three system objects (and of the RAM row's size and use, that
+  row known from the last poll), one GETBULK walk of the 2 HOST-RESOURCES columns (CPU
+  loads, storage types) and one GETBULK walk of the 8 IF-MIB columns side by side: 3
+  requests for a device whose tables did not change (4 the first time: the RAM row's GET
+  on its own), instead of ~15 (a GET and a walk per column);
 - a walk asks for as many rows as the device's table had the last time (plus one to see
   its end), so it takes one request and carries few varbinds past the table's end: the
   cost of a request is mostly decoding its varbinds (pyasn1), ~90 µs each.
@@ -125,6 +126,8 @@ MAX_REPETITIONS = 50
 #: The next walk asks for that many + 1 repetitions (the +1 sees the column end), so an
 #: unchanged table takes one request and little beyond its end. Bounded by the devices.
 _rows_seen: dict[tuple[str, Oid], int] = {}
+#: Per engine target: the hrStorage row of its RAM at the last poll.
+_ram_rows: dict[str, Oid] = {}
 
 
 def oid(dotted: str) -> Oid:
@@ -239,10 +242,16 @@ class SnmpClient:
     async def poll(self, address: str, port: int, secret: Mapping[str, Any]) -> SnmpPoll:
         target = await self.target(address, port, secret)
         at = datetime.now(UTC)
-        system = await self.get(target, (_SYS_UPTIME, _SYS_NAME, _SYS_DESCR))
+        # The RAM row's size and use ride in the system GET when the row is known from the
+        # last poll (checked against this poll's storage types below).
+        known_row = _ram_rows.get(target)
+        first = [_SYS_UPTIME, _SYS_NAME, _SYS_DESCR]
+        if known_row is not None:
+            first += [_HR_STORAGE_SIZE + known_row, _HR_STORAGE_USED + known_row]
+        system = await self.get(target, first)
         try:
             uptime = int(system[_SYS_UPTIME]) / 100
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, PyAsn1Error) as exc:
             raise SnmpError(f"no sysUpTime in the answer ({exc})") from None
         poll = SnmpPoll(
             at=at,
@@ -253,22 +262,24 @@ class SnmpClient:
         # One request of a device at a time: what is in flight is bounded by the devices
         # in flight, so a busy process answers its backlog before the requests time out.
         loads, types = await self.walk(target, _HOST_WALK)
-        interface_columns = await self.walk(target, _IF_WALK)
         cpu = [int(v) for v in loads.values()]
         if cpu:
             poll.cpu_pct = sum(cpu) / len(cpu)
         ram = [i for i, t in types.items() if t.asTuple() == _HR_STORAGE_RAM]
-        if ram:  # its size and use: one GET rather than two columns of every storage row
+        if ram:  # its size and use by GET rather than two columns of every storage row
             row = oid(ram[0])
             size_oid, used_oid = _HR_STORAGE_SIZE + row, _HR_STORAGE_USED + row
-            memory = await self.get(target, (size_oid, used_oid))
+            memory = system if row == known_row else await self.get(target, (size_oid, used_oid))
+            _ram_rows[target] = row
             try:
                 size, used = int(memory[size_oid]), int(memory[used_oid])
             except (KeyError, TypeError, ValueError, PyAsn1Error):
                 size = used = 0  # gone since (noSuchInstance): no memory figure
             if size:
                 poll.mem_pct = 100.0 * used / size
-        columns = dict(zip(IF_COLUMNS, interface_columns, strict=True))
+        else:
+            _ram_rows.pop(target, None)
+        columns = dict(zip(IF_COLUMNS, await self.walk(target, _IF_WALK), strict=True))
         for index, name in columns.pop("name").items():
             values = {k: float(int(col[index])) for k, col in columns.items() if index in col}
             poll.interfaces[str(name) or f"if{index}"] = values
