@@ -399,6 +399,25 @@ def test_disabled_and_deleted_rules_close_their_alerts(
     assert {a["message"] for a in _alerts(client)} == {"the rule no longer applies", "rule deleted"}
 
 
+def test_a_disabled_device_has_its_alerts_resolved(
+    db: TransactionalDatabase, receiver: Receiver
+) -> None:
+    client, runtime = _app(db, receiver)
+    device = _device(client, "d1")
+    kept = _device(client, "d2")
+    for target in (device, kept):
+        _rule(client, name=f"rtt {target}", kind="rtt", device_id=target, threshold=10)
+        _poll(db, target, utcnow() - timedelta(minutes=1), rtt=50)
+    _evaluate(runtime)
+    assert len(_alerts(client, state="firing")) == 2
+    assert client.patch(f"/api/v1/devices/{device}", json={"enabled": False}).status_code == 200
+    _evaluate(runtime)
+    [closed] = _alerts(client, device_id=device)
+    assert (closed["state"], closed["message"]) == ("resolved", "the device is disabled")
+    assert _alerts(client, device_id=kept)[0]["state"] == "firing"
+    assert _am(receiver) == [("HighRtt", "firing")] * 2 + [("HighRtt", "resolved")]
+
+
 def test_notifications_are_retried(db: TransactionalDatabase, receiver: Receiver) -> None:
     client, runtime = _app(db, receiver)
     device = _device(client, "d1")

@@ -9,12 +9,12 @@ changes nothing. The caller owns the transaction; what is to be notified comes b
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from vigil.core.db import utcnow
@@ -24,6 +24,7 @@ from vigil.network.models import AlertRule, Device, DeviceState, NetworkAlert, S
 from vigil.network.rules import IcmpState, Observation, RuleSpec, SnmpSnapshot, Source
 from vigil.network.snmp_polling import counter_rate
 
+T = TypeVar("T")
 AlertKey = tuple[int, int | None, str, str]  # device, rule id (None: built-in), kind, subject
 SNMP_METRICS = ("snmp.uptime_s", "snmp.cpu_pct", "snmp.mem_pct")
 
@@ -177,14 +178,21 @@ def evaluate(
     all); ``repeat``: notify firing, unacknowledged alerts again after this long."""
     now = now or utcnow()
     kinds: set[str] = set(sources)
-    only = set(devices) if devices is not None else None
-    scope = [
-        d
-        for d in session.scalars(select(Device).order_by(Device.id))
-        if d.enabled and (only is None or d.id in only)
-    ]
-    result = Evaluated(devices=len(scope))
+    result = Evaluated()
+    if devices is None:
+        _close_disabled(session, now, result)
+        scope = list(
+            session.scalars(select(Device).where(Device.enabled.is_(True)).order_by(Device.id))
+        )
+    else:
+        scope = _chunked(
+            session,
+            sorted(set(devices)),
+            lambda ids: select(Device).where(Device.enabled.is_(True), Device.id.in_(ids)),
+        )
+    result.devices = len(scope)
     if not scope:
+        session.flush()
         return result
     stored = [
         spec_of(r)
@@ -194,21 +202,26 @@ def evaluate(
     default = rules.builtin_down(default_down)
     open_alerts: dict[int, dict[AlertKey, NetworkAlert]] = {}
     scope_ids = [d.id for d in scope]
-    for chunk in range(0, len(scope_ids), 500):
-        for alert in session.scalars(
-            select(NetworkAlert).where(
-                NetworkAlert.state.in_(rules.OPEN_STATES),
-                NetworkAlert.device_id.in_(scope_ids[chunk : chunk + 500]),
-            )
-        ):
-            key = (alert.device_id, alert.rule_id, alert.rule, alert.subject)
-            open_alerts.setdefault(alert.device_id, {})[key] = alert
+    for alert in _chunked(
+        session,
+        scope_ids,
+        lambda ids: select(NetworkAlert).where(
+            NetworkAlert.state.in_(rules.OPEN_STATES), NetworkAlert.device_id.in_(ids)
+        ),
+    ):
+        key = (alert.device_id, alert.rule_id, alert.rule, alert.subject)
+        open_alerts.setdefault(alert.device_id, {})[key] = alert
+    # The devices' states and their parents' (for the suppression).
+    wanted = sorted(set(scope_ids) | {d.parent_id for d in scope if d.parent_id})
+    states = _chunked(
+        session, wanted, lambda ids: select(DeviceState).where(DeviceState.device_id.in_(ids))
+    )
     run = _Run(
         session,
         now,
         kinds,
         repeat,
-        {s.device_id: s for s in session.scalars(select(DeviceState))},
+        {s.device_id: s for s in states},
         snmp_snapshots(session, scope, now) if any(r.source == "snmp" for r in stored) else {},
         result,
     )
@@ -220,6 +233,28 @@ def evaluate(
         _device(run, device, applicable, open_alerts.get(device.id, {}))
     session.flush()
     return result
+
+
+def _chunked(
+    session: Session, ids: Sequence[int], query: Callable[[list[int]], Select[T]]
+) -> list[T]:
+    """The rows of ``query`` over ``ids``, 500 ids per statement."""
+    out: list[T] = []
+    for start in range(0, len(ids), 500):
+        out.extend(session.scalars(query(list(ids[start : start + 500]))))
+    return out
+
+
+def _close_disabled(session: Session, now: datetime, result: Evaluated) -> None:
+    """The open alerts of disabled devices are resolved (a notice if they had fired)."""
+    stmt = (
+        select(NetworkAlert)
+        .join(Device, Device.id == NetworkAlert.device_id)
+        .where(Device.enabled.is_(False), NetworkAlert.state.in_(rules.OPEN_STATES))
+    )
+    for alert in session.scalars(stmt):
+        _close(alert, "the device is disabled", now, result)
+        result.changed += 1
 
 
 def _device(
