@@ -223,6 +223,7 @@ def test_past_sessions_and_the_history(db: TransactionalDatabase, books: FakeBoo
     assert rows == sorted(rows, reverse=True)
     assert rows[1] == earlier.strftime("%Y-%m-%d %H:%M")
     assert "Sessions (2)" in shown
+    assert "Timed: 2 sessions, 65 pages in 1.0 hours." in shown  # 20 (seconds) + 45 (1 h)
 
     sessions = client.get("/api/v1/reading/sessions").json()["items"]
     oldest = min(sessions, key=lambda s: s["start_time"])

@@ -19,6 +19,8 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from vigil.core.deps import runtime as runtime_dep
 from vigil.core.problems import BadRequest, Conflict, Problem
@@ -27,6 +29,7 @@ from vigil.core.web import flash, render
 from vigil.reading import predictions, service
 from vigil.reading.api import MAX_ID, Owner, entry_out
 from vigil.reading.models import ReadingSession, Status
+from vigil.reading.predictions import epoch_seconds
 
 router = APIRouter(prefix="/books", include_in_schema=False)  # under /reading (web.py)
 RuntimeDep = Annotated[Runtime, Depends(runtime_dep)]
@@ -112,6 +115,24 @@ def _row(s: ReadingSession, zone: ZoneInfo) -> SessionRow:
     )
 
 
+def _timed_totals(session: Session, user_id: int, book_id: int) -> tuple[int, float]:
+    """(pages, hours) of the book's finished sessions, summed by the database."""
+    dialect = session.get_bind().dialect.name
+    start = epoch_seconds(ReadingSession.start_time, dialect)
+    end = epoch_seconds(ReadingSession.end_time, dialect)
+    pages, seconds = session.execute(
+        select(
+            func.coalesce(func.sum(ReadingSession.pages_read), 0),
+            func.coalesce(func.sum(end - start), 0.0),
+        ).where(
+            ReadingSession.user_id == user_id,
+            ReadingSession.book_id == book_id,
+            ReadingSession.end_time.is_not(None),
+        )
+    ).one()
+    return int(pages or 0), float(seconds or 0.0) / 3600
+
+
 @router.get("/{entry_id}", response_class=HTMLResponse)
 def book(request: Request, entry_id: EntryId, user: Owner, rt: RuntimeDep) -> HTMLResponse:
     zone = ZoneInfo(rt.settings.reading_timezone)
@@ -127,10 +148,10 @@ def book(request: Request, entry_id: EntryId, user: Owner, rt: RuntimeDep) -> HT
         history, total = service.list_sessions(session, user, entry_id, HISTORY_ROWS, 0)
         rows = [_row(s, zone) for s in history]
         log = [row for row, b in service.list_log(session, user) if b.id == book_row.id]
+        pages_total, hours_total = _timed_totals(session, user, book_row.id)
         forecast = predictions.predict(session, user, zone, now)
     dates = next((b for b in forecast.books if b.entry_id == entry_id), None)
     moves = service.TRANSITIONS[shown.status]
-    finished = [r for r in rows if r.minutes]
     context: dict[str, Any] = {
         "title": shown.book.title,
         "entry": shown,
@@ -141,8 +162,8 @@ def book(request: Request, entry_id: EntryId, user: Owner, rt: RuntimeDep) -> HT
         "running_entry": running_entry,
         "sessions": rows,
         "sessions_total": total,
-        "minutes_total": sum(r.minutes or 0 for r in finished),
-        "pages_total": sum(r.pages or 0 for r in finished),
+        "hours_total": hours_total,
+        "pages_total": pages_total,
         "log": log,
         "dates": dates,
         "forecast": forecast,
