@@ -25,7 +25,7 @@ HTMX = {**BROWSER, "HX-Request": "true"}
 
 
 def _browser(db: TransactionalDatabase, role: Role) -> TestClient:
-    client, _ = api(db, cache_ttl=0, rate_limit="", network_secret_key="k")
+    client, _ = api(db, cache_ttl=0, rate_limit="", network_secret_key="k", ui_refresh_seconds=30)
     account = make_user(db, client.app.state.auth, role)  # type: ignore[attr-defined]
     web_sign_in(client, account.email, PAGE)
     return client
@@ -67,8 +67,10 @@ def test_the_alert_list_filters_and_an_operator_acknowledges(db: TransactionalDa
     assert f'id="alert-{firing}"' in page.text  # open alerts by default
     assert f'id="alert-{resolved}"' not in page.text
     assert "Acknowledge" in page.text
+    assert 'hx-trigger="every 30s"' in page.text  # the panel refreshes itself
     every = operator.get(PAGE, params={"state": "all"}, headers=HTMX)
     assert every.text.lstrip().startswith('<section id="alerts-panel"')  # the partial only
+    assert 'hx-get="/network/alerts?state=all&amp;kind=&amp;device_id=&amp;page=1"' in every.text
     assert f'id="alert-{resolved}"' in every.text
     cpu = operator.get(PAGE, params={"state": "all", "kind": "cpu"}, headers=BROWSER).text
     assert f'id="alert-{firing}"' not in cpu
