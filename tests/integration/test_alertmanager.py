@@ -6,6 +6,7 @@ and Slack, warnings to Slack only; a resolved alert is sent again as resolved.""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import time
@@ -24,7 +25,7 @@ from tests.support.webhook import Receiver
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "deploy" / "alertmanager" / "alertmanager.yml"
-SECRETS = "/etc/alertmanager/secrets/"
+SECRETS = "/etc/alertmanager/secrets/alertmanager-vigil-webhooks/"
 VIGIL_URL = "http://vigil-api.vigil.svc.cluster.local/api/v1/alerts/alertmanager"
 
 
@@ -194,3 +195,15 @@ def test_a_warning_goes_to_vigil_and_slack_only_and_resolves(
     assert resolved["alerts"][0]["status"] == "resolved"
     assert resolved["alerts"][0]["endsAt"] != "0001-01-01T00:00:00Z"
     assert receiver.on("/discord/slack") == []
+
+
+def test_the_gitops_monitoring_stack_deploys_this_config() -> None:
+    app = yaml.safe_load((REPO / "deploy/argocd/monitoring/kube-prometheus-stack.yaml").read_text())
+    values = app["spec"]["source"]["helm"]["valuesObject"]["alertmanager"]
+    assert values["config"] == yaml.safe_load(CONFIG.read_text())
+    # The Prometheus Operator mounts each listed Secret at /etc/alertmanager/secrets/<name>/.
+    (secret,) = values["alertmanagerSpec"]["secrets"]
+    assert f"/etc/alertmanager/secrets/{secret}/" == SECRETS
+    files = re.findall(r"_file: (\S+)", CONFIG.read_text())
+    assert len(files) == 4
+    assert all(f.startswith(SECRETS) for f in files), files
