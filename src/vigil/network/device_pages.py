@@ -37,6 +37,7 @@ from vigil.network.device_queries import (
     RTT,
     RTT_MAX,
     RTT_MIN,
+    Bucket,
 )
 from vigil.network.models import Device
 from vigil.network.schemas import MAX_ID
@@ -204,19 +205,24 @@ class Interface:
 OPER = {1: "up", 2: "down", 3: "testing", 5: "dormant", 6: "not present", 7: "lower layer down"}
 
 
-def _interfaces(
-    session: Session, device_id: int, start: datetime, end: datetime, rollups: bool
-) -> tuple[list[Interface], int]:
-    """The interfaces with a sample inside the range (their newest values for the table)
-    and the busiest MAX_IF_CHARTS of them charted; how many more have data but no chart."""
+def _interface_names(
+    session: Session, device_id: int, start: datetime
+) -> tuple[list[str], dict[str, device_queries.Latest]]:
+    """The interfaces with a sample inside the range, and the newest of their metrics."""
     last = {
         m: v
         for m, v in device_queries.newest(session, device_id, IF_PREFIX).items()
         if v.ts >= start
     }
     names = sorted({n for m in last if (n := device_queries.interface_name(m))}, key=str.lower)
-    metrics = [f"{IF_PREFIX}{n}{suffix}" for n in names for suffix in IF_RATES]
-    rates = device_queries.chart_series(session, device_id, metrics, start, end, rollups=rollups)
+    return names, last
+
+
+def _interfaces(
+    names: list[str], last: dict[str, device_queries.Latest], rates: dict[str, list[Bucket]]
+) -> tuple[list[Interface], int]:
+    """Each interface's newest values (the table) and, for the busiest MAX_IF_CHARTS of
+    them, its traffic chart; how many more have data but no chart."""
 
     def value(name: str, suffix: str) -> float | None:
         found = last.get(f"{IF_PREFIX}{name}{suffix}")
@@ -254,12 +260,20 @@ def device_panel(session: Session, device_id: int, choice: str, now: datetime) -
     label, span = RANGES[choice]
     start = now - span
     rollups = span >= ROLLUPS_FROM  # a day or more: the 5 min tier, then the raw tail
-    icmp = device_queries.chart_series(
-        session, device_id, (RTT, RTT_MIN, RTT_MAX, LOSS), start, now, rollups=rollups
+    names, if_last = _interface_names(session, device_id, start)
+    if_rates = [f"{IF_PREFIX}{n}{suffix}" for n in names for suffix in IF_RATES]
+    series = device_queries.chart_series(  # every chart's series in one read
+        session,
+        device_id,
+        (RTT, RTT_MIN, RTT_MAX, LOSS, CPU, MEM, *if_rates),
+        start,
+        now,
+        rollups=rollups,
     )
-    snmp = device_queries.chart_series(session, device_id, (CPU, MEM), start, now, rollups=rollups)
+    icmp = {m: series[m] for m in (RTT, RTT_MIN, RTT_MAX, LOSS)}
+    snmp = {m: series[m] for m in (CPU, MEM)}
     snmp_last = device_queries.newest(session, device_id, "snmp.")
-    interfaces, hidden = _interfaces(session, device_id, start, now, rollups)
+    interfaces, hidden = _interfaces(names, if_last, series)
     parent = session.get(Device, device.parent_id) if device.parent_id else None
     children = session.scalars(
         select(Device).where(Device.parent_id == device_id).order_by(Device.name)
