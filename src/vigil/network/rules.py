@@ -15,7 +15,8 @@ reads the latest poll of one collector:
   previous poll > ``threshold``.
 
 The threshold kinds are due once the condition has held for ``for_seconds`` (the pending
-period). Every kind resolves after ``recover_after`` good observations in a row
+period, from the pending alert's start: fewer than ``recover_after`` good observations in
+between do not reset it). Every kind resolves after ``recover_after`` good observations in a row
 (hysteresis: a flapping condition stays firing and pages once). A due alert whose device's
 parent is down, or that is in a maintenance window, stays pending (``suppressed_by``).
 """
