@@ -114,6 +114,7 @@ def test_applications_point_at_paths_of_this_repository() -> None:
     root = apps["vigil-monitoring"]["spec"]["source"]
     children = sorted((REPO / root["path"]).glob("*.yaml"))
     assert {yaml.safe_load(p.read_text())["metadata"]["name"] for p in children} == {
+        "alloy",
         "kube-prometheus-stack",
         "loki",
         "tempo",

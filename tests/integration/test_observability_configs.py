@@ -244,7 +244,11 @@ def test_the_fields_it_extracts_are_in_vigils_log_lines(
         match = module.match(logger)
         assert match is not None
         assert match.group("module") == expected
-    assert module.match("uvicorn.error") is None  # -> "other" (stage.template)
+    assert module.match("uvicorn.error") is None  # -> "other" (stage.static_labels)
+    stages = [name for name, _, _ in process]
+    assert stages.index("stage.static_labels") < stages.index("stage.labels")
+    (default,) = blocks(process, "stage.static_labels")
+    assert attr(default, "values") == {"module": "other"}
     (stamp,) = blocks(process, "stage.timestamp")
     assert attr(stamp, "source") == "ts"
     assert attr(stamp, "format") == "RFC3339"
@@ -297,3 +301,25 @@ def test_grafana_links_a_log_lines_trace_id_to_tempo() -> None:
     assert tempo["tracesToLogsV2"]["datasourceUid"] == "loki"
     assert '{app="vigil"}' in tempo["tracesToLogsV2"]["query"]
     assert tempo["serviceMap"]["datasourceUid"] == "prometheus"
+
+
+def test_the_gitops_stack_ships_this_alloy_config() -> None:
+    text = (OBSERVABILITY / "config.alloy").read_text()
+    # The Alloy chart passes the content through Helm's tpl: no template actions in it.
+    assert "{{" not in text
+    assert "}}" not in text
+    app = yaml.safe_load((REPO / "deploy/argocd/monitoring/alloy.yaml").read_text())
+    values = app["spec"]["source"]["helm"]["valuesObject"]
+    assert values["alloy"]["configMap"]["content"] == text
+    assert app["spec"]["source"]["chart"] == "alloy"
+    sync = app["spec"]["syncPolicy"]["automated"]
+    assert sync == {"prune": True, "selfHeal": True}
+
+
+def test_the_gitops_grafana_gets_these_data_sources() -> None:
+    app = yaml.safe_load((REPO / "deploy/argocd/monitoring/kube-prometheus-stack.yaml").read_text())
+    extra = app["spec"]["source"]["helm"]["valuesObject"]["grafana"]["additionalDataSources"]
+    sources = load_yaml("grafana-datasources.yaml")["datasources"]
+    # The stack brings its own Prometheus data source (uid prometheus); Loki and Tempo as here.
+    assert extra == [s for s in sources if s["type"] != "prometheus"]
+    assert [s["uid"] for s in sources if s["type"] == "prometheus"] == ["prometheus"]
