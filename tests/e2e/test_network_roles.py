@@ -141,7 +141,9 @@ def test_collect_worker_polls_devices_and_a_link_down_pages_and_recovers(
     rtt = api.get_json(
         f"/api/v1/network/devices/{ids['loopback']}/samples", metric="icmp.rtt_avg_ms"
     )
-    assert len(rtt["points"]) >= 3
+    # Polled when first seen up and at least once in the 10 s slots the host took to go
+    # down and come back (how many more depends on where the slots fall).
+    assert len(rtt["points"]) >= 2
     assert all(0 <= p["value"] < 500 for p in rtt["points"])
 
     codes = [process.terminate() for process in (scheduler, worker, notifier)]
