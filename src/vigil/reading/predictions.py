@@ -27,7 +27,7 @@ from vigil.reading.models import Book, ListEntry, LogEntry, ReadingSession, Stat
 SESSION_WINDOW_DAYS = 200
 DAY_SECONDS = 86_400.0
 _UNIX_JULIAN_DAY = 2_440_587.5  # julianday('1970-01-01')
-_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
 def epoch_seconds(column: Any, dialect: str) -> ColumnElement[float]:
@@ -40,13 +40,15 @@ def epoch_seconds(column: Any, dialect: str) -> ColumnElement[float]:
     return seconds
 
 
-def local_days(seconds: Floats, tz: ZoneInfo) -> Ints:
-    """The day ordinals (``date.toordinal()``) of instants in ``tz``, vectorised: the zone's
-    UTC offset is looked up once a day over the span (and its changes pinned to the second
-    by bisection), not once per instant."""
+def local_seconds(seconds: Floats, tz: ZoneInfo) -> Floats:
+    """Epoch seconds moved by the UTC offset ``tz`` has at each of them (the local wall
+    clock as seconds since 1970-01-01 00:00), vectorised: the zone's offset is looked up
+    once a day over the span (and its changes pinned to the second by bisection), not once
+    per instant."""
     if len(seconds) == 0:
-        return np.zeros(0, dtype=np.int64)
-    first = int(np.floor(seconds.min() / DAY_SECONDS) * DAY_SECONDS)
+        return np.zeros(0, dtype=np.float64)
+    day = int(DAY_SECONDS)
+    first = int(np.floor(seconds.min() / DAY_SECONDS)) * day
     last = int(seconds.max())
 
     def offset(at: int) -> float:
@@ -54,18 +56,23 @@ def local_days(seconds: Floats, tz: ZoneInfo) -> Ints:
         return shift.total_seconds() if shift is not None else 0.0
 
     changes, offsets = [float("-inf")], [offset(first)]
-    for at in range(first + int(DAY_SECONDS), last + 2 * int(DAY_SECONDS), int(DAY_SECONDS)):
+    for at in range(first + day, last + 2 * day, day):
         now = offset(at)
         if now != offsets[-1]:
-            low, high = at - int(DAY_SECONDS), at  # offset(low) is the old one
+            low, high = at - day, at  # offset(low) is the old one
             while high - low > 1:
                 middle = (low + high) // 2
                 low, high = (middle, high) if offset(middle) == offsets[-1] else (low, middle)
             changes.append(float(high))
             offsets.append(now)
     which = np.searchsorted(np.array(changes), seconds, side="right") - 1
-    local = seconds + np.array(offsets)[which]
-    days: Ints = np.floor(local / DAY_SECONDS).astype(np.int64) + _EPOCH_ORDINAL
+    local: Floats = seconds + np.array(offsets)[which]
+    return local
+
+
+def local_days(seconds: Floats, tz: ZoneInfo) -> Ints:
+    """The day ordinals (``date.toordinal()``) of instants (epoch seconds) in ``tz``."""
+    days: Ints = np.floor(local_seconds(seconds, tz) / DAY_SECONDS).astype(np.int64) + EPOCH_ORDINAL
     return days
 
 
@@ -83,18 +90,13 @@ def _window_start(user_id: int, days: int, dialect: str) -> ColumnElement[Any]:
     return start
 
 
-def load_history(
-    session: Session, user_id: int, tz: ZoneInfo, window_days: int | None = SESSION_WINDOW_DAYS
-) -> History:
-    """The user's log and finished sessions (the last ``window_days`` of sessions up to the
-    latest; all with None), as arrays in the user's calendar. Only the columns the models
-    use are read, the instants as epoch seconds (see ``epoch_seconds``)."""
+def timed_sessions(
+    session: Session, user_id: int, since: datetime | ColumnElement[Any] | None = None
+) -> tuple[Floats, Floats, Floats]:
+    """The user's finished sessions that started at or after ``since`` (an instant or an SQL
+    expression; None: all) as three arrays: start and duration in seconds, pages read.
+    Only those columns are read, the instants as epoch seconds (see ``epoch_seconds``)."""
     dialect = session.get_bind().dialect.name
-    log = session.execute(
-        select(LogEntry.started_on, LogEntry.finished_on, LogEntry.pages).where(
-            LogEntry.user_id == user_id
-        )
-    ).all()
     start = epoch_seconds(ReadingSession.start_time, dialect)
     end = epoch_seconds(ReadingSession.end_time, dialect)
     stmt = select(start, end - start, ReadingSession.pages_read).where(
@@ -102,20 +104,36 @@ def load_history(
         ReadingSession.end_time.is_not(None),
         ReadingSession.pages_read.is_not(None),
     )
-    if window_days is not None:  # in the same query: one round trip fewer
-        stmt = stmt.where(ReadingSession.start_time >= _window_start(user_id, window_days, dialect))
+    if since is not None:
+        stmt = stmt.where(ReadingSession.start_time >= since)
     found = session.execute(stmt).all()
     # np.fromiter over the values: np.array() on Row objects probes each for attributes.
     flat = chain.from_iterable(found)
     rows = np.fromiter(flat, dtype=np.float64, count=3 * len(found)).reshape(-1, 3)
-    starts = rows[:, 0].copy()
+    return rows[:, 0].copy(), rows[:, 1].copy(), rows[:, 2].copy()
+
+
+def load_history(
+    session: Session, user_id: int, tz: ZoneInfo, window_days: int | None = SESSION_WINDOW_DAYS
+) -> History:
+    """The user's log and finished sessions (the last ``window_days`` of sessions up to the
+    latest; all with None), as arrays in the user's calendar."""
+    log = session.execute(
+        select(LogEntry.started_on, LogEntry.finished_on, LogEntry.pages).where(
+            LogEntry.user_id == user_id
+        )
+    ).all()
+    dialect = session.get_bind().dialect.name
+    # The window's start is a subquery of the same statement: one round trip fewer.
+    since = _window_start(user_id, window_days, dialect) if window_days is not None else None
+    starts, durations, pages = timed_sessions(session, user_id, since)
     return History(
         np.array([r[0].toordinal() for r in log], dtype=np.int64),
         np.array([r[1].toordinal() for r in log], dtype=np.int64),
         np.array([r[2] for r in log], dtype=np.float64),
         starts,
-        rows[:, 1].copy(),
-        rows[:, 2].copy(),
+        durations,
+        pages,
         local_days(starts, tz),
     )
 
