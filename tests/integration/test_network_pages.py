@@ -496,6 +496,28 @@ def test_a_refused_form_shows_the_error_and_writes_nothing(
     assert audit_actions(db) == ["create"]  # only the setup's
 
 
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"parent_id": "9999999999"},  # past the largest id: the model refuses it
+        {"name": "x" * 5000},  # past the form's bound: refused before any work
+        {"snmp_version": "4"},
+        {"maintenance": "2026-12-24T22:00 2026-12-25T02:00Z no zone"},
+        {"address": "10.0.0.1\x00"},
+    ],
+)
+def test_odd_input_is_a_4xx_never_a_500(db: TransactionalDatabase, changes: dict[str, str]) -> None:
+    client = browser(db, Role.OPERATOR)
+    answer = form_post(
+        client, "/network/devices/new", "/network/devices/new", {**FIELDS, **changes}
+    )
+    assert 400 <= answer.status_code < 500, answer.text
+    assert "text/html" in answer.headers["content-type"]
+    with db.session() as session:
+        assert session.scalars(select(Device.name)).all() == []
+    assert client.get("/network/devices/99999999999", headers=BROWSER).status_code == 422
+
+
 def test_admin_deletes_a_device(db: TransactionalDatabase) -> None:
     device = add_device(db, name="old", address="10.0.0.8")
     add_samples(db, device, [("icmp.rtt_avg_ms", datetime.now(UTC), 1.0)])
