@@ -56,6 +56,11 @@ def namespace() -> Iterator[str]:
         subprocess.run(["ip", "netns", "del", name], check=False, timeout=10)
 
 
+def host_range() -> str:
+    with open("/proc/sys/net/ipv4/ping_group_range") as f:
+        return " ".join(f.read().split())
+
+
 def ping_as(namespace: str, uid: int, gid: int, mode: str) -> str:
     """Vigil's collector pinging loopback in ``namespace`` as uid/gid with no capabilities."""
     setpriv = require_tool("setpriv", "Debian package util-linux")
@@ -119,20 +124,16 @@ def test_what_the_chart_gives_is_what_ping_needs(namespace: str) -> None:
     mode = env["VIGIL_NETWORK_ICMP_PRIVILEGED"]
     # The kernel's default in a new namespace admits no group: the chart's user cannot ping.
     assert ping_as(namespace, uid, gid, mode) != "True"
-    sysctl_bin = require_tool("sysctl", "Debian package procps")
+    # What the kubelet does for the pod: write the sysctl in the pod's network namespace.
+    path = "/proc/sys/" + sysctl["name"].replace(".", "/")
+    write = f'echo "$1" > {path}'
+    host_before = host_range()
     subprocess.run(
-        [
-            "ip",
-            "netns",
-            "exec",
-            namespace,
-            sysctl_bin,
-            "-qw",
-            f"{sysctl['name']}={sysctl['value']}",
-        ],
+        ["ip", "netns", "exec", namespace, "sh", "-c", write, "sh", sysctl["value"]],
         check=True,
         timeout=10,
     )
+    assert host_range() == host_before  # only the namespace changed, not the host
     assert ping_as(namespace, uid, gid, mode) == "True"
     # Only that group: another unprivileged group still cannot.
     assert ping_as(namespace, uid, gid + 1, mode) != "True"
