@@ -15,7 +15,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -29,6 +29,8 @@ from tests.support.app import api
 from tests.support.snmpd import COMMUNITY, Snmpd, snmpd
 from vigil.core.locks import job_lock
 from vigil.network import snmp, snmp_engine, snmp_polling
+from vigil.network.credentials import Vault
+from vigil.network.models import Device
 from vigil.network.snmp import SnmpClient, oid
 from vigil.network.snmp_polling import SnmpTarget
 from vigil.settings import Settings
@@ -308,3 +310,42 @@ def test_a_poll_takes_three_requests_once_the_ram_row_is_known(agent: Snmpd) -> 
     for memory in (moved_memory, known_memory):
         assert memory is not None
         assert 0 < memory < 100
+
+
+def test_snmp_polls_are_spread_over_the_interval(db: TransactionalDatabase) -> None:
+    """200 devices added at once, SNMP every 60 s: each is first due at its own phase, so a
+    quarter of a minute later about a quarter of them are due, half a minute later about
+    half, and all of them after a minute."""
+    _client, runtime = api(db, network_secret_key="k")
+    vault = Vault.from_settings(runtime.settings)
+    added = datetime(2026, 1, 5, 12, 0, 0, 123000, tzinfo=UTC)
+    with runtime.db.session(write=True) as session:
+        session.add_all(
+            Device(
+                name=f"spread-{i}",
+                address="127.0.0.1",
+                type="server",
+                tags="",
+                enabled=True,
+                icmp_interval_seconds=60,
+                snmp_interval_seconds=60,
+                snmp_port=161,
+                credentials=vault.seal({"version": "2c", "community": "x"}),
+                maintenance=[],
+                created_at=added,
+                updated_at=added,
+            )
+            for i in range(200)
+        )
+    with runtime.db.session() as session:
+
+        def due(seconds: float) -> int:
+            now = added + timedelta(seconds=seconds)
+            return len(snmp_polling.due_targets(session, now, vault))
+
+        counts = [due(s) for s in (0, 15, 30, 45, 60)]
+    assert counts[0] == 0
+    for share, count in zip((0.25, 0.5, 0.75), counts[1:4], strict=True):
+        assert abs(count - 200 * share) <= 20, counts  # no thundering herd
+    assert counts == sorted(counts)
+    assert counts[4] == 200
