@@ -15,9 +15,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+
+from vigil.core import tracing
 from vigil.core.events import EventBus, Payload
 from vigil.core.jobs import JobRegistry, JobRunner
 
@@ -84,6 +88,10 @@ class _Pending:
     params: dict[str, Any]
     first: float  # monotonic time of the first request merged into this run
     last: float  # ... and of the latest one
+    #: With tracing on: the trace context of the first request (the run continues it) and
+    #: the spans of the requests merged into it later (linked to the run).
+    context: Any = None
+    links: list[trace.Link] = field(default_factory=list)
 
 
 class InProcessJobQueue:
@@ -105,14 +113,20 @@ class InProcessJobQueue:
     def enqueue(self, name: str, params: dict[str, Any]) -> None:
         spec = self._registry.get(name)  # unknown names fail here, at the caller
         now = self._clock()
+        traced = tracing.enabled()
         with self._wake:
             for item in self._pending:
                 if item.name == name and spec.merge is not None:
                     item.params = spec.merge(item.params, params)
                     item.last = now
+                    if traced:
+                        caller = trace.get_current_span().get_span_context()
+                        if caller.is_valid:
+                            item.links.append(trace.Link(caller))
                     break
             else:
-                self._pending.append(_Pending(name, dict(params), now, now))
+                context = otel_context.get_current() if traced else None
+                self._pending.append(_Pending(name, dict(params), now, now, context))
             self._wake.notify_all()
 
     def pending(self) -> list[tuple[str, dict[str, Any]]]:
@@ -148,7 +162,20 @@ class InProcessJobQueue:
 
     def _run(self, item: _Pending) -> None:
         try:
-            self._runner.run(item.name, item.params)
+            provider = tracing.provider()
+            if provider is None or item.context is None:
+                self._runner.run(item.name, item.params)
+                return
+            # The run continues the trace of the request (an event's handler, an API call)
+            # that queued it, on this queue's thread.
+            tracer = provider.get_tracer(__name__)
+            with tracer.start_as_current_span(
+                f"run {item.name}",
+                context=item.context,
+                links=item.links,
+                attributes={"vigil.job": item.name},
+            ):
+                self._runner.run(item.name, item.params)
         finally:
             self._done()
 
