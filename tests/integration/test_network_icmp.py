@@ -110,6 +110,10 @@ def test_a_host_whose_link_is_down_does_not_answer(hosts: list[NsHost]) -> None:
     assert down.samples() == {"icmp.sent": 2.0, "icmp.received": 0.0, "icmp.loss_pct": 100.0}
 
 
+def gauge(name: str, **labels: str) -> float | None:
+    return REGISTRY.get_sample_value(name, labels)
+
+
 def _sweep(runtime: Runtime, ids: list[int]) -> Any:
     run = runtime.runner.run("network.icmp", {"devices": ids})
     assert run.status == "ok", run
@@ -171,6 +175,12 @@ def test_device_down_and_back_through_the_job_with_notifications(  # noqa: PLR09
         assert by_device["router"]["state"] == "firing"
         assert by_device["host"]["state"] == "pending"
         assert by_device["host"]["suppressed_by"] == "parent"
+        # What the "device down for 5 min" rule and the dashboard read.
+        assert gauge("vigil_network_device_down", device="router") == 1
+        assert gauge("vigil_network_device_down", device="host") == 0  # suppressed
+        assert gauge("vigil_network_devices", status="down") == 1
+        assert gauge("vigil_network_devices", status="unreachable") == 1
+        assert gauge("vigil_network_devices", status="up") == 2
         assert len(receiver.on("/am")) == 1
     finally:
         router.link(True)
@@ -179,6 +189,8 @@ def test_device_down_and_back_through_the_job_with_notifications(  # noqa: PLR09
     assert status()[r] == "down"
     _sweep(runtime, ids)
     assert status() == dict.fromkeys(ids, "up")
+    assert gauge("vigil_network_device_down", device="router") == 0
+    assert gauge("vigil_network_devices", status="up") == 4
     alerts = client.get("/api/v1/network/alerts").json()["items"]
     assert sorted((a["device"], a["state"]) for a in alerts) == [
         ("host", "resolved"),

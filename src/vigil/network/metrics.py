@@ -3,8 +3,8 @@ the network dashboard (deploy/helm/vigil/files/alerts.yml, dashboards/golden-sig
 
 ``vigil_network_polls_total{collector,outcome}`` (polling.py) counts the polls; this module
 adds what a counter cannot say: how many devices are in each status, which ones are down, and
-the round-trip times. The sweep that updates the devices' states calls :func:`record_sweep`
-once with every device's new state (the collect worker; in multiprocess mode the most recent
+the round-trip times. The ICMP sweep (``polling.store_results``) calls :func:`record_sweep`
+once with every enabled device's new state (the collect worker; in multiprocess mode the most recent
 value of any process wins).
 """
 

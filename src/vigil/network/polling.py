@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from vigil.core.bulk import bulk_upsert
 from vigil.core.db import utcnow
-from vigil.network import alerting
+from vigil.network import alerting, metrics
 from vigil.network.alerting import Counters, DownRule, Suppression
 from vigil.network.icmp import PingSettings, PollResult, use_raw_sockets
 from vigil.network.models import Device, DeviceState, Sample
@@ -171,6 +171,15 @@ def store_results(
             suppressed = "maintenance"
         _apply(state, result, rule, suppressed, now, applied)
     session.flush()
+    metrics.record_sweep(
+        metrics.DeviceSample(
+            device.name,
+            states[device.id].status if device.id in states else "unknown",
+            by_device[device.id].rtt_avg_ms if device.id in by_device else None,
+        )
+        for device in devices.values()
+        if device.enabled
+    )
     POLLS.labels("icmp", "ok").inc(applied.ok)
     POLLS.labels("icmp", "failed").inc(applied.failed)
     if applied.ok + applied.failed:
