@@ -89,6 +89,12 @@ class Settings(BaseSettings):
         description="Skipped job runs (an interval job with nothing to do) are kept this many "
         "hours (0: as long as the other runs).",
     )
+    ops_alerts_retention_days: int = Field(
+        30,
+        ge=0,
+        description="Resolved Alertmanager alerts received by Vigil are kept this many days "
+        "after they ended (0: forever).",
+    )
 
     # --- web UI -------------------------------------------------------------------------------
     ui_refresh_seconds: int = Field(
