@@ -136,6 +136,14 @@ _MONITORING = {
     "prometheusRule": {"enabled": True},
     "grafanaDashboards": {"enabled": True},
 }
+#: The prod overlay's nightly backup: the bucket and the Secret with the S3 keys are the
+#: operator's (documented in the overlay and docs/DISASTER_RECOVERY.md).
+_PROD_BACKUP = {
+    "backup": {
+        "enabled": True,
+        "s3": {"bucket": "vigil-backups", "existingSecret": "vigil-backup-s3"},
+    }
+}
 _GENERATED = (
     "# Generated from deploy/helm/vigil by `python deploy/tools/chart.py write-kustomize`:"
     " do not edit.\n"
@@ -178,7 +186,8 @@ def _component(obj: dict[str, Any]) -> str:
 
 def kustomize_files() -> Iterator[tuple[Path, str]]:
     """The chart renderings the kustomize overlays build on, with their expected content:
-    the base, the dev overlay's PostgreSQL and Redis, the prod overlay's monitoring objects."""
+    the base, the dev overlay's PostgreSQL and Redis, the prod overlay's monitoring objects
+    and its backup CronJob (with the CronJob's NetworkPolicy)."""
     base = render(KUSTOMIZE_BASE)
     yield KUSTOMIZE / "base" / "vigil.yaml", _GENERATED + dump(base)
     dev = render(KUSTOMIZE_BASE | _DEV_STORES | {"redis": {"enabled": True}})
@@ -198,6 +207,9 @@ def kustomize_files() -> Iterator[tuple[Path, str]]:
         or o["metadata"]["name"].startswith(f"{RELEASE}-dashboard-")
     ]
     yield KUSTOMIZE / "overlays" / "prod" / "monitoring.yaml", _GENERATED + dump(monitoring)
+    with_backup = render(KUSTOMIZE_BASE | _PROD_BACKUP)
+    backup = [o for o in with_backup if o["metadata"]["name"] == f"{RELEASE}-backup"]
+    yield KUSTOMIZE / "overlays" / "prod" / "backup.yaml", _GENERATED + dump(backup)
 
 
 def check(out: Path) -> int:
