@@ -26,7 +26,15 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, Route, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    Locator,
+    Page,
+    Playwright,
+    Route,
+    expect,
+    sync_playwright,
+)
 
 from tests.conftest import service_unavailable
 from tests.e2e.conftest import (
@@ -147,8 +155,11 @@ def server(backend: Backend, tmp_path: Path) -> Iterator[tuple[Server, FakeBooks
             running.stop()
 
 
-def flash(page: Page) -> str:
-    return page.locator("p.flash").inner_text()
+def navigate(page: Page, target: Locator) -> None:
+    """Clicks a link or a form's button and waits for the next page to finish loading, so
+    the following navigation never aborts its scripts (the watch would count that)."""
+    with page.expect_navigation(wait_until="load"):
+        target.click()
 
 
 def seconds_of(clock: str) -> int:
@@ -175,12 +186,12 @@ def register_and_sign_in(page: Page, app: Server) -> None:
     page.goto(f"{app.url}/register")
     page.get_by_label("Email").fill(EMAIL)
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Create account").click()
+    navigate(page, page.get_by_role("button", name="Create account"))
     page.wait_for_url(re.compile(r"/login"))
     page.goto(f"{app.url}/login?next=/reading")
     page.get_by_label("Email").fill(EMAIL)
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    navigate(page, page.get_by_role("button", name="Sign in"))
     page.wait_for_url(f"{app.url}/reading")
     expect(page.locator("#prediction-card")).to_contain_text("Nothing on your pile yet.")
 
@@ -189,12 +200,12 @@ def search_and_add(page: Page, books: FakeBooks) -> None:
     """Search (the recorded Google Books answer) and put two books on the pile."""
     for title in (FIRST, SECOND):
         page.get_by_label("Title, author or ISBN").fill("harry potter")
-        page.get_by_role("button", name="Search").click()
+        navigate(page, page.get_by_role("button", name="Search"))
         expect(page.locator("#search-results")).to_contain_text(title)
         assert page.locator("#search-results img").count() >= 5  # covers
         # The button's name: "Add to TBR" and the title (in a visually hidden span).
         add = re.compile(rf"^Add to TBR\s*:\s*{re.escape(title)}$")
-        page.get_by_role("button", name=add).click()
+        navigate(page, page.get_by_role("button", name=add))
         expect(page.locator("p.flash")).to_have_text(f"'{title}' is on your list.")
     assert books.count("google") == 1  # searches and books just found are cached
 
@@ -202,10 +213,10 @@ def search_and_add(page: Page, books: FakeBooks) -> None:
 def start_timer(page: Page) -> str:
     """Opens the first book's page and starts the timer; the start the server stored (as
     the page gives it to the ticking clock)."""
-    page.get_by_role("link", name=FIRST).click()
+    navigate(page, page.get_by_role("link", name=FIRST))
     expect(page.locator("h1")).to_have_text(FIRST)
     expect(page.locator("#book-pages")).to_contain_text("Page 0 of 160")
-    page.get_by_role("button", name="Start timer").click()
+    navigate(page, page.get_by_role("button", name="Start timer"))
     expect(page.locator("p.flash")).to_have_text("Timer started.")
     current = page.evaluate("() => fetch('/api/v1/reading/sessions/current').then(r => r.json())")
     elapsed = page.locator("#elapsed")
@@ -222,7 +233,7 @@ def stop_and_finish(page: Page) -> str:
     """Stops the timer with the pages read, adds a past session and marks the book
     finished; the log line."""
     page.locator("#stop-form").get_by_label("Pages read").fill("25")
-    page.get_by_role("button", name="Stop").click()
+    navigate(page, page.get_by_role("button", name="Stop"))
     expect(page.locator("p.flash")).to_contain_text("Session saved: 25 pages in")
     expect(page.locator("#book-pages")).to_contain_text("Page 25 of 160")
     history = page.locator("#session-history tbody tr")
@@ -236,7 +247,7 @@ def stop_and_finish(page: Page) -> str:
     form.get_by_label("Start").fill(f"{yesterday}T20:00")
     form.get_by_label("End").fill(f"{yesterday}T21:00")
     form.get_by_label("Pages read").fill("40")
-    form.get_by_role("button", name="Save session").click()
+    navigate(page, form.get_by_role("button", name="Save session"))
     expect(page.locator("p.flash")).to_have_text("Past session saved: 40 pages.")
     expect(history).to_have_count(2)  # newest first
     expect(history.nth(1).locator("td").first).to_have_text(f"{yesterday} 20:00")
@@ -245,7 +256,7 @@ def stop_and_finish(page: Page) -> str:
     page.get_by_text("Mark finished").click()
     page.get_by_label("Started").fill(str(today - timedelta(days=2)))
     page.get_by_label("Finished", exact=True).fill(str(today))
-    page.locator("#finish-form").get_by_role("button", name="Save").click()
+    navigate(page, page.locator("#finish-form").get_by_role("button", name="Save"))
     expect(page.locator("p.flash")).to_have_text("Marked finished and logged.")
     expect(page.locator("#book-status")).to_have_text("Finished")
     logged = f"Read from {today - timedelta(days=2)} to {today} (160 pages)"
