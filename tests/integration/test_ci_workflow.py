@@ -7,6 +7,7 @@ then deploys that tag everywhere. (The workflow is also validated against GitHub
 from __future__ import annotations
 
 import importlib.util
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -54,6 +55,24 @@ def test_lint_and_test_jobs_run_the_makefile_like_ci_run() -> None:
     ci_run = (REPO / ".ci/run").read_text()
     assert "make lint" in ci_run
     assert "make test" in ci_run
+
+
+def test_the_workflow_installs_the_system_packages_ci_run_does() -> None:
+    # .ci/run (Debian) and the workflow (Ubuntu) must give lint and tests the same tools.
+    ci_run = (REPO / ".ci/run").read_text()
+    wanted = {
+        package
+        for line in re.findall(r"apt-get install -y -qq ([^>]+)>", ci_run)
+        for package in line.split()
+    }
+    # Preinstalled on the runner, or another name there: Chromium is the runner's Chrome,
+    # and the PostgreSQL client is the service's major version.
+    wanted -= {"chromium", "iproute2", '"postgresql-client-${pg_major}"'}
+    installed = set(" ".join(runs("lint").split() + runs("test").split()).split())
+    assert wanted, "no apt-get install line found in .ci/run"
+    assert wanted <= installed, wanted - installed
+    assert "postgresql-client-16" in installed  # the postgres:16 service's pg_dump
+    assert WORKFLOW["jobs"]["test"]["services"]["postgres"]["image"] == "postgres:16"
 
 
 def test_images_are_built_scanned_then_pushed_only_from_main() -> None:
