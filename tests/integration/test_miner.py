@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -182,6 +182,14 @@ def test_failed_backfill_keeps_finished_chunks_and_the_next_run_completes(
     assert resumed.status == "ok"
     assert stored(db) == expected(fake)
     assert resumed.rows_written == len(expected(fake)) - len(partial)
+    # The newest day NBP has data for, which the "no new NBP data" alert rule reads.
+    newest = max(day for _, day in expected(fake))
+    assert (
+        REGISTRY.get_sample_value(
+            "vigil_markets_source_newest_data_timestamp_seconds", {"source": "nbp"}
+        )
+        == datetime.combine(newest, datetime.min.time(), tzinfo=UTC).timestamp()
+    )
     first, second = job_rows(db)
     assert (first.status, second.status) == ("failed", "ok")
     assert first.error

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from prometheus_client import Counter, Gauge
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from vigil.core.cache import CacheRule, cache_key
 from vigil.core.jobs import JobContext, JobResult, JobSpec
@@ -16,7 +16,7 @@ from vigil.core.notify import deliver
 from vigil.core.queue import Trigger
 from vigil.markets import alerting, configured_sources, crypto, miner
 from vigil.markets.brain import BrainSettings, compute_signals, refresh_snapshot, stale_assets
-from vigil.markets.models import Asset
+from vigil.markets.models import Asset, Price
 from vigil.markets.sources import SeriesKind, SourceError, create_source
 from vigil.markets.sources.coingecko import CoinGeckoClient
 
@@ -39,6 +39,27 @@ SOURCE_LAST_SUCCESS = Gauge(
     ["source"],
     multiprocess_mode="max",
 )
+
+
+SOURCE_NEWEST_DATA = Gauge(
+    "vigil_markets_source_newest_data_timestamp_seconds",
+    "The newest day a daily source has data for (unix time of its midnight UTC), by source: "
+    "what the 'no new NBP data for 2 business days' alert reads.",
+    ["source"],
+    multiprocess_mode="max",
+)
+
+
+def _record_newest_day(ctx: JobContext, source: str) -> None:
+    with ctx.db.session() as session:
+        newest = session.scalar(
+            select(func.max(Price.effective_date))
+            .join(Asset, Asset.id == Price.asset_id)
+            .where(Asset.source == source)
+        )
+    if newest is not None:
+        midnight = datetime.combine(newest, time.min, tzinfo=UTC)
+        SOURCE_NEWEST_DATA.labels(source).set(midnight.timestamp())
 
 
 @contextmanager
@@ -85,6 +106,7 @@ def _mine(
             ctx, source, start, end, resume_only=resume_only, history_start=_history_start(ctx)
         )
         report = miner.ingest(ctx, source, ranges)
+    _record_newest_day(ctx, NBP)
     if report.rows == 0:
         return JobResult("skipped", 0, f"{nothing_new}; {report.describe()}")
     return JobResult("ok", report.rows, report.describe())
