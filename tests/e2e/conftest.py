@@ -28,11 +28,13 @@ from zoneinfo import ZoneInfo
 import httpx
 import psycopg
 import pytest
+from playwright.sync_api import Browser, Playwright, sync_playwright
 from psycopg import sql
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from tests.fakes.nbp_server import FakeNBP
+from tests.support import browser as br
 from tests.support.redis_server import private_redis  # noqa: F401  (registers the fixture)
 from vigil.core.db import make_engine
 from vigil.core.models import JobLog
@@ -520,3 +522,20 @@ def start_vigil(tmp_path: Path) -> Iterator[StartVigil]:
 def uninterrupted_rows() -> dict[str, StoredRows]:
     """The rows each backend's uninterrupted run stored, for the killed run to compare with."""
     return {}
+
+
+# --------------------------------------------------------------------------- browser
+
+
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    """Debian's Chromium (tests/support/browser.py), one per test module."""
+    chromium = br.launch(playwright)
+    yield chromium
+    chromium.close()

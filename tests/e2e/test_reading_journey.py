@@ -30,15 +30,12 @@ from playwright.sync_api import (
     Browser,
     Locator,
     Page,
-    Playwright,
     Route,
     expect,
-    sync_playwright,
 )
 
 from tests.conftest import service_unavailable
 from tests.e2e.conftest import (
-    REPO,
     Backend,
     VigilProcess,
     free_port,
@@ -54,8 +51,6 @@ EMAIL = "reader@example.org"
 PASSWORD = "a long reading password"
 FIRST = "Fantastic Beasts and Where to Find Them"  # 160 pages in the recorded search
 SECOND = "Harry Potter and the Goblet of Fire"  # 734 pages
-AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"
-AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 #: A 1x1 transparent GIF: what the browser gets instead of a cover from the internet.
 BLANK_GIF = bytes.fromhex(
     "47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b"
@@ -66,21 +61,8 @@ BLANK_GIF = bytes.fromhex(
 def chromium_installed() -> None:
     if why := br.chromium_missing():
         service_unavailable(f"browser tests: {why}")
-    if not AXE.is_file():
-        service_unavailable(f"{AXE} is missing: run `make install` (npm ci)")
-
-
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Playwright]:
-    with sync_playwright() as p:
-        yield p
-
-
-@pytest.fixture(scope="module")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    chromium = br.launch(playwright)
-    yield chromium
-    chromium.close()
+    if not br.AXE.is_file():
+        service_unavailable(f"{br.AXE} is missing: run `make install` (npm ci)")
 
 
 class Server:
@@ -165,20 +147,6 @@ def navigate(page: Page, target: Locator) -> None:
 def seconds_of(clock: str) -> int:
     hours, minutes, seconds = (int(x) for x in clock.split(":"))
     return hours * 3600 + minutes * 60 + seconds
-
-
-def axe_serious(page: Page) -> list[str]:
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate(
-        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", AXE_TAGS
-    )
-    assert result["passes"], "axe checked nothing"
-    return [
-        f"{v['id']} ({v['impact']}): {v['help']} at "
-        + "; ".join(n["target"][0] for n in v["nodes"][:5])
-        for v in result["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
 
 
 def register_and_sign_in(page: Page, app: Server) -> None:
@@ -289,7 +257,7 @@ def check_accessibility(page: Page, app: Server, paths: tuple[str, ...]) -> None
             page.goto(app.url + path)
             for chart in page.locator("[data-chart]").all():
                 br.wait_chart(page, chart.get_attribute("id") or "")
-            serious = axe_serious(page)
+            serious = br.axe_serious(page)
             assert not serious, f"{path} in the {theme} theme:\n" + "\n".join(serious)
 
 

@@ -38,6 +38,9 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+#: axe-core (Deque's accessibility engine; package.json devDependencies, `npm ci`).
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 DESKTOP: ViewportSize = {"width": 1280, "height": 900}
 PHONE: ViewportSize = {"width": 390, "height": 844}
 
@@ -49,6 +52,22 @@ def chromium_missing() -> str | None:
     if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
         return f"no Chromium at {CHROMIUM} (apt-get install chromium)"
     return None
+
+
+def axe_serious(page: Page) -> list[str]:
+    """axe-core over the page as it is: WCAG 2.1 A and AA; the serious and critical
+    violations, one line each (where: the first five elements)."""
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate(
+        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", AXE_TAGS
+    )
+    assert result["passes"], "axe checked nothing"
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at "
+        + "; ".join(n["target"][0] for n in v["nodes"][:5])
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
 
 
 def launch(playwright: Playwright) -> Browser:
