@@ -1,5 +1,6 @@
 """jobs_log retention: skipped runs go after hours, the others after days, running rows
-stay, in batches (both backends)."""
+stay, in batches (both backends); resolved Alertmanager alerts go after
+VIGIL_OPS_ALERTS_RETENTION_DAYS, firing ones stay."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from vigil.core.db import utcnow
 from vigil.core.events import InProcessEventBus
 from vigil.core.jobs import JobRegistry, JobRunner
 from vigil.core.models import JobLog
+from vigil.core.ops_alerts.models import OpsAlert
 from vigil.core.runtime import Runtime
 from vigil.settings import Settings
 
@@ -103,4 +105,77 @@ def test_every_runtime_registers_the_prune_job_on_a_queue_workers_take() -> None
     finally:
         runtime.close()
     assert spec.schedule is not None
+    assert spec.queue == "analytics"
+
+
+# --- resolved Alertmanager alerts (ops_alerts) ---------------------------------------------
+
+ALERTS_JOB = "core.prune_ops_alerts"
+
+
+def add_alert(
+    db: TransactionalDatabase, fingerprint: str, status: str, ended_days_ago: float | None
+) -> None:
+    now = utcnow()
+    ends = None if ended_days_ago is None else now - timedelta(days=ended_days_ago)
+    starts = (ends or now) - timedelta(hours=1)
+    with db.session(write=True) as session:
+        session.add(
+            OpsAlert(
+                fingerprint=fingerprint, status=status, alertname="VigilTest", severity="warning",
+                labels={"alertname": "VigilTest"}, annotations={}, starts_at=starts, ends_at=ends,
+                generator_url="", receiver="vigil", external_url="", first_received_at=starts,
+                last_received_at=ends or now, times_received=1,
+            )
+        )  # fmt: skip
+
+
+def alerts_left(db: TransactionalDatabase) -> list[str]:
+    with db.session() as session:
+        return sorted(session.scalars(select(OpsAlert.fingerprint)))
+
+
+def test_resolved_alerts_go_after_the_retention_and_firing_ones_stay(
+    db: TransactionalDatabase,
+) -> None:
+    add_alert(db, "a1", "resolved", ended_days_ago=31)
+    add_alert(db, "a2", "resolved", ended_days_ago=29)
+    add_alert(db, "a3", "firing", ended_days_ago=None)  # however old: still firing
+    add_alert(db, "a4", "firing", ended_days_ago=90)  # fired again after an old end
+    add_alert(db, "a5", "resolved", ended_days_ago=400)
+
+    run = runner(db).run(ALERTS_JOB)  # the default: 30 days
+
+    assert run.status == "ok", run.message
+    assert "2 resolved alerts" in (run.message or "")
+    assert alerts_left(db) == ["a2", "a3", "a4"]
+    again = runner(db).run(ALERTS_JOB)
+    assert again.status == "skipped"
+    assert alerts_left(db) == ["a2", "a3", "a4"]
+
+
+def test_alert_retention_is_a_setting_zero_keeps_them_and_batches_are_used(
+    db: TransactionalDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i in range(12):
+        add_alert(db, f"old{i:02}", "resolved", ended_days_ago=3)
+    add_alert(db, "recent", "resolved", ended_days_ago=1)
+    keep = runner(db, ops_alerts_retention_days=0).run(ALERTS_JOB)
+    assert keep.status == "skipped"
+    assert "kept forever" in (keep.message or "")
+    assert len(alerts_left(db)) == 13
+
+    monkeypatch.setattr(housekeeping, "BATCH", 5)
+    run = runner(db, ops_alerts_retention_days=2).run(ALERTS_JOB)
+    assert "12 resolved alerts older than 2 days" in (run.message or "")
+    assert alerts_left(db) == ["recent"]
+
+
+def test_every_runtime_registers_the_alert_prune_job_daily() -> None:
+    runtime = Runtime.create(Settings(redis_url=""))
+    try:
+        spec = runtime.registry.specs[ALERTS_JOB]
+    finally:
+        runtime.close()
+    assert spec.schedule == "27 3 * * *"
     assert spec.queue == "analytics"

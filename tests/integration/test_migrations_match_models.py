@@ -12,7 +12,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Engine
 
 import vigil.core.auth.models
-import vigil.core.models  # noqa: F401  (core's tables)
+import vigil.core.models
+import vigil.core.ops_alerts.models  # noqa: F401  (core's tables)
 from vigil.core.db import Base
 from vigil.core.modules import load_modules
 

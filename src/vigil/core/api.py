@@ -27,6 +27,7 @@ from vigil.core.metrics import (
 from vigil.core.migrate import current_revision, head_revision
 from vigil.core.modules import API_PREFIX, Module, module_prefix
 from vigil.core.openapi import problem_errors
+from vigil.core.ops_alerts.api import router as ops_alerts_router
 from vigil.core.problems import install_problem_handlers, problem_response
 from vigil.core.ratelimit import RateLimiter, RateLimitMiddleware
 from vigil.core.runtime import Runtime
@@ -136,6 +137,7 @@ def create_app(runtime: Runtime, scheduler: Scheduler | None = None) -> FastAPI:
     # (vigil.core.auth.policy; tests/integration/test_route_policies.py checks).
     install_auth(app, AuthService.from_settings(runtime.settings), runtime.db)
     declare_docs_public(app)
+    app.include_router(ops_alerts_router)  # /api/v1/alerts: Alertmanager's webhook receiver
 
     _include_module_routers(app, runtime.modules)
     install_web(app, runtime.modules, runtime.settings, runtime.db)

@@ -1,10 +1,14 @@
-"""Platform jobs that keep the database small: old ``jobs_log`` rows are deleted.
+"""Platform jobs that keep the database small: old ``jobs_log`` rows and old resolved
+Alertmanager alerts (``ops_alerts``) are deleted.
 
 Interval jobs (crypto every minute, ICMP every few seconds) write a ``skipped`` row on every
 tick that finds nothing to do: thousands a day that say nothing after a while. Those go
 after ``VIGIL_JOBS_LOG_SKIPPED_RETENTION_HOURS``; every other finished run after
 ``VIGIL_JOBS_LOG_RETENTION_DAYS``. Running rows are never touched (a run may be long; the
 start-up sweep closes the ones a dead process left behind).
+
+Alerts that Alertmanager delivered and that ended (resolved) more than
+``VIGIL_OPS_ALERTS_RETENTION_DAYS`` ago go too; a firing alert is never deleted.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from sqlalchemy import ColumnElement, and_, delete, func, or_, select
 from vigil.core.db import utcnow
 from vigil.core.jobs import JobContext, JobResult, JobSpec
 from vigil.core.models import JobLog
+from vigil.core.ops_alerts import service as ops_alerts
 
 #: Rows deleted per statement: a long-neglected table is pruned in short transactions, so
 #: the job never holds SQLite's write lock (or a PostgreSQL snapshot) for long.
@@ -77,6 +82,28 @@ def prune_jobs_log(ctx: JobContext) -> JobResult:
     return JobResult("ok", 0, f"{deleted} job runs older than the retention deleted")
 
 
+def prune_ops_alerts(ctx: JobContext) -> JobResult:
+    days = ctx.settings.ops_alerts_retention_days
+    if not days:
+        return JobResult("skipped", 0, "resolved alerts are kept forever (retention 0)")
+    before = utcnow() - timedelta(days=days)
+    with ctx.db.session() as session:
+        total = ops_alerts.count_expired(session, before)
+    if not total:
+        return JobResult("skipped", 0, "no resolved alert older than the retention")
+    ctx.progress.start("deleting old resolved alerts", total)
+    deleted = 0
+    while True:
+        with ctx.db.session(write=True) as session:
+            batch = ops_alerts.delete_expired(session, before, BATCH)
+        deleted += batch
+        ctx.progress.advance(batch)
+        if batch < BATCH:
+            break
+    ctx.progress.finish()
+    return JobResult("ok", 0, f"{deleted} resolved alerts older than {days} days deleted")
+
+
 JOBS = (
     JobSpec(
         "core.prune_jobs_log",
@@ -86,5 +113,13 @@ JOBS = (
         # analytics Deployment), so the job has somewhere to run in the distributed mode.
         queue="analytics",
         description="Deletes old jobs_log rows (skipped runs after a day, the rest after 30 days).",
+    ),
+    JobSpec(
+        "core.prune_ops_alerts",
+        prune_ops_alerts,
+        schedule="27 3 * * *",
+        queue="analytics",
+        description="Deletes Alertmanager alerts resolved more than "
+        "VIGIL_OPS_ALERTS_RETENTION_DAYS (30) days ago.",
     ),
 )

@@ -25,6 +25,8 @@ PERMISSIONS: dict[str, str] = {
     "users.manage": "list users, change their role, deactivate them",
     "tokens.manage": "create, list and revoke service tokens",
     "audit.read": "read the audit log",
+    # For a service token (Alertmanager's webhook); of the roles, only Admin holds it.
+    "alerts.receive": "deliver Alertmanager notifications (POST /api/v1/alerts/alertmanager)",
 }
 
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {

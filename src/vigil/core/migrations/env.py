@@ -7,7 +7,8 @@ from alembic import context
 from sqlalchemy import Connection
 
 import vigil.core.auth.models
-import vigil.core.models  # noqa: F401
+import vigil.core.models
+import vigil.core.ops_alerts.models  # noqa: F401
 from vigil.core.db import Base, make_engine
 from vigil.core.modules import load_modules
 

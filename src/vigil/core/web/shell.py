@@ -21,6 +21,7 @@ from starlette.types import Scope
 
 from vigil import __version__
 from vigil.core.auth.policy import declare, public
+from vigil.core.ops_alerts.web import router as ops_alerts_page_router
 from vigil.core.web.account import router as account_router
 from vigil.core.web.account import safe_next
 from vigil.core.web.assets import STATIC_DIR, asset_url, missing_vendor_files
@@ -102,6 +103,7 @@ def install_web(app: FastAPI, modules: Sequence[Module], settings: Settings, db:
     app.add_middleware(SessionCookieMiddleware, auth=app.state.auth, db=db)
     app.include_router(account_router)
     app.include_router(audit_router)
+    app.include_router(ops_alerts_page_router)
     app.state.render_error = render_error
     app.mount(
         "/static",
