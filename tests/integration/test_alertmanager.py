@@ -2,26 +2,40 @@
 prometheus-alertmanager) on loopback: its secret files and Vigil's URL are pointed at a local
 webhook receiver, the timings shortened, and alerts posted to its API are delivered where the
 routes say: every alert to Vigil's webhook (Alertmanager's JSON), critical ones also to Discord
-and Slack, warnings to Slack only; a resolved alert is sent again as resolved."""
+and Slack, warnings to Slack only; a resolved alert is sent again as resolved. And Vigil's
+receiver for real: Alertmanager delivers to a Vigil API on loopback (uvicorn, a fresh database
+of each backend) with a service token read from its credentials file, and Vigil stores the
+alert, then its resolution."""
 
 from __future__ import annotations
 
 import re
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 import yaml
 
-from tests.conftest import service_unavailable
+from tests.conftest import service_unavailable, throwaway_postgres
+from tests.support.auth import PASSWORD, TEST_AUTH_SETTINGS
 from tests.support.redis_server import free_port
 from tests.support.webhook import Receiver
+from vigil.core.api import create_app
+from vigil.core.auth import service as auth_service
+from vigil.core.auth.permissions import Role
+from vigil.core.db import Database
+from vigil.core.migrate import upgrade_to_head
+from vigil.core.runtime import Runtime
+from vigil.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "deploy" / "alertmanager" / "alertmanager.yml"
@@ -37,18 +51,21 @@ def binary(name: str) -> str:
     return path
 
 
-def local_config(tmp: Path, receiver: Receiver) -> Path:
+def local_config(
+    tmp: Path, receiver: Receiver, vigil_url: str | None = None, vigil_token: str = "test-token"
+) -> Path:
     """The shipped config with its secret files in ``tmp`` (holding loopback URLs), Vigil's
-    URL on the receiver and group timings of a second; everything else as shipped."""
+    URL on the receiver (or ``vigil_url``: a real Vigil) and group timings of a second;
+    everything else as shipped."""
     secrets = tmp / "secrets"
     secrets.mkdir()
     (secrets / "discord-url").write_text(receiver.url("/discord/slack") + "\n")
     (secrets / "slack-url").write_text(receiver.url("/slack") + "\n")
-    (secrets / "vigil-token").write_text("test-token\n")
+    (secrets / "vigil-token").write_text(vigil_token + "\n")
     text = (
         CONFIG.read_text()
         .replace(SECRETS, f"{secrets}/")
-        .replace(VIGIL_URL, receiver.url("/vigil"))
+        .replace(VIGIL_URL, vigil_url or receiver.url("/vigil"))
     )
     config = yaml.safe_load(text)
     config["route"].update(group_wait="1s", group_interval="1s", repeat_interval="1h")
@@ -207,3 +224,137 @@ def test_the_gitops_monitoring_stack_deploys_this_config() -> None:
     files = re.findall(r"_file: (\S+)", CONFIG.read_text())
     assert len(files) == 4
     assert all(f.startswith(SECRETS) for f in files), files
+
+
+# --- Alertmanager -> a real Vigil API --------------------------------------------------------
+
+
+class VigilApi:
+    """Vigil's API (create_app, as ``vigil api`` serves it) under uvicorn on a loopback port,
+    in a thread of this process, over a freshly migrated database."""
+
+    def __init__(self, database_url: str) -> None:
+        self.db = Database.from_url(database_url)
+        upgrade_to_head(self.db.engine)
+        settings = Settings(
+            **TEST_AUTH_SETTINGS, database_url=database_url, redis_url="", cache_ttl=0,
+            rate_limit="",
+        )  # fmt: skip
+        self.runtime = Runtime.create(settings, db=self.db, role="api")
+        port = free_port()
+        self.app = create_app(self.runtime)
+        config = uvicorn.Config(
+            self.app, host="127.0.0.1", port=port, log_level="warning",
+            lifespan="on", access_log=False,
+        )  # fmt: skip
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{port}"
+        self.http = httpx.Client(base_url=self.url, timeout=5)
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                pytest.fail("the Vigil API did not start")
+            time.sleep(0.05)
+
+    def admin_token(self) -> str:
+        """Signs in a new Admin through the API; its access token."""
+        with self.db.session(write=True) as session:
+            auth_service.create_user(
+                session,
+                self.app.state.auth.passwords,
+                "admin@example.org",
+                PASSWORD,
+                role=Role.ADMIN,
+            )
+        answer = self.http.post(
+            "/api/v1/auth/token", data={"username": "admin@example.org", "password": PASSWORD}
+        )
+        assert answer.status_code == 200, answer.text
+        token: str = answer.json()["access_token"]
+        return token
+
+    def close(self) -> None:
+        self.http.close()
+        self.server.should_exit = True
+        self.thread.join(20)
+        self.runtime.close()
+        self.db.engine.dispose()
+
+
+@contextmanager
+def database_url(backend: str, tmp: Path) -> Iterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp / 'vigil.db'}"
+        return
+    with throwaway_postgres("vigil_am") as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def vigil(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VigilApi]:
+    with database_url(request.param, tmp_path) as url:
+        server = VigilApi(url)
+        try:
+            yield server
+        finally:
+            server.close()
+
+
+def test_alertmanager_delivers_to_a_real_vigil_which_stores_the_alert_and_its_resolution(
+    tmp_path: Path, receiver: Receiver, vigil: VigilApi
+) -> None:
+    # The operator's steps (docs/observability.md): an Admin makes a service token with the
+    # scope alerts.receive; it goes into the Secret's key vigil-token, a file for Alertmanager.
+    admin = {"Authorization": f"Bearer {vigil.admin_token()}"}
+    made = vigil.http.post(
+        "/api/v1/auth/service-tokens",
+        json={"name": "alertmanager", "scopes": ["alerts.receive"]},
+        headers=admin,
+    )
+    assert made.status_code == 201, made.text
+    config = local_config(
+        tmp_path, receiver, f"{vigil.url}/api/v1/alerts/alertmanager", made.json()["token"]
+    )
+    manager = Alertmanager(tmp_path, config)
+    try:
+        starts = datetime.now(UTC) - timedelta(minutes=6)
+        firing = {
+            "labels": {"alertname": "VigilApiErrorRate", "severity": "critical", "pod": "api-1"},
+            "annotations": {"summary": "5xx above 2 % on vigil-api"},
+            "startsAt": starts.isoformat(),
+            "generatorURL": "http://prometheus-0:9090/graph?g0.expr=up",
+        }
+        manager.post([firing])
+
+        def listed(status: str) -> dict[str, Any] | None:
+            page = vigil.http.get("/api/v1/alerts", params={"status": status}, headers=admin)
+            assert page.status_code == 200, page.text
+            items = page.json()["items"]
+            return items[0] if items else None
+
+        stored = manager.wait(lambda: listed("firing"), "Vigil to store the firing alert")
+        (am_view,) = manager.http.get("/api/v2/alerts").json()
+        assert stored["fingerprint"] == am_view["fingerprint"]
+        assert stored["alertname"] == "VigilApiErrorRate"
+        assert stored["severity"] == "critical"
+        assert stored["labels"] == firing["labels"]
+        assert stored["annotations"] == firing["annotations"]
+        assert stored["receiver"] == "vigil"
+        assert stored["generator_url"] == firing["generatorURL"]
+        assert stored["ends_at"] is None
+        assert datetime.fromisoformat(stored["starts_at"]) == starts
+
+        manager.post([{**firing, "endsAt": datetime.now(UTC).isoformat()}])
+        resolved = manager.wait(lambda: listed("resolved"), "Vigil to store the resolution")
+        assert resolved["fingerprint"] == stored["fingerprint"]
+        assert resolved["ends_at"] is not None
+        assert resolved["times_received"] >= 2
+        everything = vigil.http.get("/api/v1/alerts", headers=admin).json()
+        assert everything["total"] == 1  # one row per fingerprint, updated in place
+        # The chat routes still got theirs (critical: Discord and Slack).
+        assert receiver.on("/discord/slack")
+        assert receiver.on("/vigil") == []  # nothing went to the stand-in
+    finally:
+        manager.close()
