@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 
 from tests.fakes.nbp_server import FakeNBP
 from tests.support import browser as br
+from tests.support.rabbitmq import rabbitmq_url  # noqa: F401  (registers the fixture)
 from tests.support.redis_server import private_redis  # noqa: F401  (registers the fixture)
 from vigil.core.db import make_engine
 from vigil.core.models import JobLog

@@ -10,11 +10,7 @@ five minutes)."""
 
 from __future__ import annotations
 
-import shutil
-import socket
 import subprocess
-import uuid
-from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,7 +20,6 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from tests.conftest import service_unavailable
 from tests.e2e.conftest import (
     Backend,
     FakeNbpProcess,
@@ -201,30 +196,6 @@ def test_a_job_whose_worker_was_killed_runs_again_on_another_worker(
         )
     assert stored == len(usd_days)
     assert second.terminate() == 0
-
-
-@pytest.fixture
-def rabbitmq_url() -> Iterator[str]:
-    """A virtual host of this test's own on the machine's RabbitMQ: nothing another run left
-    in its queues can reach this test's worker."""
-    try:
-        socket.create_connection(("127.0.0.1", 5672), timeout=2).close()
-    except OSError as exc:
-        service_unavailable(f"RabbitMQ unreachable at 127.0.0.1:5672: {exc}")
-    ctl = shutil.which("rabbitmqctl")
-    if ctl is None:
-        service_unavailable("rabbitmqctl is not installed (needed for a private vhost)")
-    vhost = f"vigil_test_{uuid.uuid4().hex[:8]}"
-
-    def rabbitmqctl(*args: str) -> None:
-        subprocess.run([str(ctl), *args], check=True, capture_output=True, timeout=30)
-
-    rabbitmqctl("add_vhost", vhost)
-    try:
-        rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-        yield f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
-    finally:
-        rabbitmqctl("delete_vhost", vhost)
 
 
 def test_a_worker_on_rabbitmq_without_redis_runs_what_it_is_sent(

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -206,6 +207,9 @@ def test_ingest_event_triggers_signals_through_the_queue(db: TransactionalDataba
     assert update["asset"] == "USD"
     assert update["rows"] == 67
     assert update["signal"] in {"BUY", "HOLD", "SELL"}
+    # The newest signal for the dashboard: 1 BUY, 0 HOLD, -1 SELL.
+    exported = REGISTRY.get_sample_value("vigil_markets_signal", {"asset": "USD"})
+    assert exported == {"BUY": 1, "HOLD": 0, "SELL": -1}[update["signal"]]
 
 
 def test_watchdog_queues_what_the_events_missed(db: TransactionalDatabase) -> None:

@@ -31,6 +31,7 @@ def queries(dashboard: dict[str, Any]) -> list[str]:
 def exported_metrics() -> set[str]:
     from prometheus_client import REGISTRY  # noqa: PLC0415
 
+    import vigil.core.backlog  # noqa: PLC0415  (the jobs backlog)
     import vigil.core.metrics  # noqa: PLC0415  (the HTTP metrics, also when run alone)
     import vigil.core.ratelimit  # noqa: PLC0415
     import vigil.markets.jobs  # noqa: PLC0415  (registers the markets metrics)
@@ -70,6 +71,18 @@ def test_there_is_a_golden_signals_dashboard() -> None:
     network = " ".join(e for e in queries(load(DASHBOARDS[0])) if "vigil_network_" in e)
     for metric in ("polls_total", "device_down", "rtt_seconds_bucket"):
         assert f"vigil_network_{metric}" in network
+    # Jobs: runs, failures, durations, backlog; markets: freshness, signals, alerts.
+    everything = " ".join(queries(load(DASHBOARDS[0])))
+    for metric in (
+        "vigil_jobs_runs_total",
+        "vigil_jobs_duration_seconds_bucket",
+        "vigil_jobs_backlog",
+        "vigil_markets_source_last_success_timestamp_seconds",
+        "vigil_markets_source_newest_data_timestamp_seconds",
+        "vigil_markets_signal",
+        "alerts_total",
+    ):
+        assert metric in everything, metric
 
 
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)

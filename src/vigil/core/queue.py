@@ -129,6 +129,15 @@ class InProcessJobQueue:
                 self._pending.append(_Pending(name, dict(params), now, now, context))
             self._wake.notify_all()
 
+    def backlog(self) -> dict[str, int]:
+        """Runs waiting to start, per queue (the run in progress is not waiting)."""
+        counts: dict[str, int] = {}
+        with self._wake:
+            for item in self._pending:
+                queue = self._registry.get(item.name).queue
+                counts[queue] = counts.get(queue, 0) + 1
+        return counts
+
     def pending(self) -> list[tuple[str, dict[str, Any]]]:
         with self._wake:
             return [(item.name, item.params) for item in self._pending]

@@ -4,10 +4,12 @@ registry and runner, and the installed modules. The CLI roles, the API and tests
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Literal
 
 from vigil.core import housekeeping, tracing
+from vigil.core.backlog import BACKLOG
 from vigil.core.cache import Cache, create_cache, wire_invalidation
 from vigil.core.db import Database
 from vigil.core.events import EventBus, RedisEventBus, create_event_bus
@@ -37,6 +39,8 @@ class Runtime:
     cache: Cache
     modules: tuple[Module, ...]
     role: Role = "embedded"
+    #: Removes this runtime's in-process queue from the jobs backlog metric (close()).
+    _stop_reporting: Callable[[], None] = field(default=lambda: None, repr=False)
 
     @classmethod
     def create(
@@ -77,7 +81,9 @@ class Runtime:
                 local = tuple(t for t in module.triggers if dispatch.runs_here(t.job))
                 wire_triggers(events, queue, local)
             wire_invalidation(events, cache, module.cache_rules)
-        return cls(settings, db, events, registry, runner, queue, dispatch, cache, modules, role)
+        runtime = cls(settings, db, events, registry, runner, queue, dispatch, cache, modules, role)
+        runtime._stop_reporting = BACKLOG.attach(lambda: ("process", queue.backlog()))
+        return runtime
 
     @property
     def distributed(self) -> bool:
@@ -113,6 +119,7 @@ class Runtime:
         return closed
 
     def close(self) -> None:
+        self._stop_reporting()
         self.stop_listening()
         self.queue.stop()
         self.dispatch.close()

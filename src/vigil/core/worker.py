@@ -19,6 +19,7 @@ import os
 import socket
 from typing import TYPE_CHECKING, Any
 
+from vigil.core.backlog import BACKLOG, broker_source
 from vigil.core.jobs import JobRegistry
 from vigil.core.progress import LogProgress
 from vigil.settings import Settings
@@ -108,5 +109,9 @@ def run_worker(runtime: Runtime, queues: list[str], concurrency: int) -> int:
         quiet=True,
     )
     log.info("worker consuming %s with %d threads", ", ".join(queues), concurrency)
-    worker.start()
+    stop_reporting = BACKLOG.attach(broker_source(app, queues))  # /metrics: jobs waiting
+    try:
+        worker.start()
+    finally:
+        stop_reporting()
     return int(worker.exitcode or 0)

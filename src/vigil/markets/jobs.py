@@ -15,6 +15,7 @@ from vigil.core.jobs import JobContext, JobResult, JobSpec
 from vigil.core.notify import deliver
 from vigil.core.queue import Trigger
 from vigil.markets import alerting, configured_sources, crypto, miner
+from vigil.markets.analytics.signals import Signal
 from vigil.markets.brain import BrainSettings, compute_signals, refresh_snapshot, stale_assets
 from vigil.markets.models import Asset, Price
 from vigil.markets.sources import SeriesKind, SourceError, create_source
@@ -48,6 +49,15 @@ SOURCE_NEWEST_DATA = Gauge(
     ["source"],
     multiprocess_mode="max",
 )
+
+
+SIGNAL_NOW = Gauge(
+    "vigil_markets_signal",
+    "The newest MACD signal of each asset: 1 BUY, 0 HOLD, -1 SELL.",
+    ["asset"],
+    multiprocess_mode="mostrecent",
+)
+SIGNAL_VALUES = {Signal.BUY: 1, Signal.HOLD: 0, Signal.SELL: -1}
 
 
 def _record_newest_day(ctx: JobContext, source: str) -> None:
@@ -262,6 +272,8 @@ def _compute_assets(ctx: JobContext, requested: dict[str, str | None]) -> JobRes
             if written.rows:
                 refresh_snapshot(session, asset, brain.window_days)
         ctx.rows_written += written.rows
+        if written.latest is not None:
+            SIGNAL_NOW.labels(code).set(SIGNAL_VALUES[written.latest])
         if written.rows and written.first and written.last:
             ctx.events.publish(
                 SIGNALS_UPDATED,
