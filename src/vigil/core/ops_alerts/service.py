@@ -15,9 +15,6 @@ from vigil.core.db import utcnow
 from vigil.core.ops_alerts.models import FIRING, RESOLVED, OpsAlert
 from vigil.core.ops_alerts.schemas import AlertIn, Notification
 
-#: Rows per INSERT statement: 500 x 14 parameters stays far below SQLite's and PostgreSQL's
-#: limits on bound parameters.
-CHUNK = 500
 #: The page and the API list the worst first: firing before resolved, then by severity.
 SEVERITY_RANK = {"critical": 0, "error": 1, "warning": 2, "info": 3}
 _UPDATED = (
@@ -69,20 +66,21 @@ def receive(session: Session, notification: Notification, now: datetime | None =
     rows = [_row(a, notification, now) for a in _latest_per_fingerprint(notification.alerts)]
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    written = 0
-    for start in range(0, len(rows), CHUNK):
-        statement = insert(OpsAlert).values(rows[start : start + CHUNK])
-        statement = statement.on_conflict_do_update(
-            index_elements=["fingerprint"],
-            set_={
-                **{name: statement.excluded[name] for name in _UPDATED},
-                "times_received": OpsAlert.times_received + 1,
-            },
-            where=statement.excluded.starts_at >= OpsAlert.starts_at,
-        )
-        # RETURNING counts the rows written (a skipped conflict returns none) on both
-        # backends, where rowcount of a multi-row INSERT is not reliable.
-        written += len(session.execute(statement.returning(OpsAlert.id)).all())
+    if not rows:
+        return 0
+    statement = insert(OpsAlert)
+    upsert = statement.on_conflict_do_update(
+        index_elements=["fingerprint"],
+        set_={
+            **{name: statement.excluded[name] for name in _UPDATED},
+            "times_received": OpsAlert.times_received + 1,
+        },
+        where=statement.excluded.starts_at >= OpsAlert.starts_at,
+    ).returning(OpsAlert.id)
+    # One statement executed with every row: SQLAlchemy sends them as multi-row INSERTs
+    # ("insertmanyvalues", batched under the drivers' parameter limits) compiled once.
+    # RETURNING counts the rows written (a skipped conflict returns none) on both backends.
+    written = len(session.execute(upsert, rows).all())
     session.flush()
     return written
 
