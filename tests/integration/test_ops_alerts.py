@@ -9,22 +9,27 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from tests.conftest import TransactionalDatabase
+from tests.conftest import TransactionalDatabase, throwaway_postgres
 from tests.support.app import api
 from tests.support.auth import bearer, make_user
 from tests.support.auth import sign_in as api_sign_in
 from tests.support.web import BROWSER, web_sign_in
 from vigil.core.auth.permissions import Role, permissions_of
+from vigil.core.db import Database
+from vigil.core.migrate import upgrade_to_head
 from vigil.core.ops_alerts import api as ops_api
+from vigil.core.ops_alerts import service
 from vigil.core.ops_alerts.models import OpsAlert
-from vigil.core.ops_alerts.schemas import MAX_ALERTS
+from vigil.core.ops_alerts.schemas import MAX_ALERTS, Notification
 from vigil.core.ops_alerts.web import safe_link
 
 RECEIVE = "/api/v1/alerts/alertmanager"
@@ -425,3 +430,37 @@ def test_the_page_needs_ops_read(client: TestClient, db: TransactionalDatabase) 
     empty = client.get(PAGE, headers=BROWSER)
     assert empty.status_code == 200
     assert "No alert received yet." in empty.text
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_deliveries_racing_on_new_alerts_store_each_once(backend: str, tmp_path: Path) -> None:
+    """Eight deliveries of the same new alerts at once, each in its own transaction on a real
+    (committing) database: one row per fingerprint, every delivery counted, none failed."""
+
+    def race(url: str) -> None:
+        db = Database.from_url(url)
+        upgrade_to_head(db.engine)
+        body = Notification.model_validate(
+            notification(*(am_alert("VigilRace", "warning", f"7ace{i:012x}") for i in range(50)))
+        )
+
+        def deliver(_: int) -> int:
+            with db.session(write=True) as session:
+                return service.receive(session, body)
+
+        try:
+            with ThreadPoolExecutor(8) as pool:
+                written = list(pool.map(deliver, range(8)))
+            assert written == [50] * 8
+            with db.session() as session:
+                rows = list(session.scalars(select(OpsAlert)))
+            assert len(rows) == 50
+            assert {r.times_received for r in rows} == {8}
+        finally:
+            db.engine.dispose()
+
+    if backend == "sqlite":
+        race(f"sqlite:///{tmp_path / 'race.db'}")
+        return
+    with throwaway_postgres("vigil_race") as url:
+        race(url)
