@@ -1,8 +1,8 @@
 """The log and trace pipeline's configs (deploy/observability/), checked as files: no Alloy,
 Loki, Tempo or Grafana binary runs here. The Alloy config is parsed (a small parser of its
 syntax, below) and held against what Vigil really writes: the JSON fields it extracts are
-fields of real log lines (vigil.core.logging with a request id and a span), its module regex
-turns real logger names into modules, the pod labels it reads are labels the chart puts on
+fields of real log lines (vigil.core.logging with a request id and a span), whose module
+field names Vigil's module of each logger, the pod labels it reads are labels the chart puts on
 its pods, and the stream labels are exactly app, role, module and level. Loki keeps
 structured metadata (trace_id, request_id), Tempo listens where the chart sends OTLP, and
 Grafana's Loki data source finds the trace id in a real line."""
@@ -231,20 +231,18 @@ def test_the_fields_it_extracts_are_in_vigils_log_lines(
     assert line["request_id"] == "req-1234"
     assert re.fullmatch(r"[0-9a-f]{32}", line["trace_id"])
     assert line["level"] == "warning"
-    # The module regex (RE2 and Python agree on this syntax) on real logger names.
-    (regex_stage,) = blocks(process, "stage.regex")
-    assert attr(regex_stage, "source") == "logger"
-    module = re.compile(attr(regex_stage, "expression"))
+    # The module label comes from the line's own "module" field (vigil.core.logging).
+    assert fields["module"] == "module"
+    assert line["module"] == "network"
     for logger, expected in {
-        line["logger"]: "network",
         "vigil.markets.jobs": "markets",
         "vigil.core.api": "core",
         "vigil.reading.service": "reading",
+        "vigil.jobs.network.icmp": "network",  # a job's logger: its job's module
+        "vigil.cli": "core",
+        "uvicorn.error": "other",  # libraries
     }.items():
-        match = module.match(logger)
-        assert match is not None
-        assert match.group("module") == expected
-    assert module.match("uvicorn.error") is None  # -> "other" (stage.static_labels)
+        assert real_log_line(logger)["module"] == expected, logger
     stages = [name for name, _, _ in process]
     assert stages.index("stage.static_labels") < stages.index("stage.labels")
     (default,) = blocks(process, "stage.static_labels")

@@ -1,5 +1,6 @@
-"""Structured logs: one JSON object per line, carrying the request id of the HTTP request
-(or job) being served. ``VIGIL_LOG_FORMAT=console`` gives plain lines for humans."""
+"""Structured logs: one JSON object per line (time, level, logger, module, message), carrying
+the request id of the HTTP request (or job) being served and, with tracing on, the trace
+id. ``VIGIL_LOG_FORMAT=console`` gives plain lines for humans."""
 
 from __future__ import annotations
 
@@ -23,12 +24,28 @@ _STANDARD = set(vars(logging.makeLogRecord({}))) | {
 }
 
 
+#: The modules a line can belong to; anything else (a library's logger: uvicorn, celery,
+#: alembic) is "other". Core's own top-level modules (vigil.cli, vigil.settings) are "core".
+MODULES = frozenset({"core", "markets", "network", "reading"})
+
+
+def module_of(logger: str) -> str:
+    """The Vigil module a logger belongs to: vigil.<module>.…, and a job's logger
+    vigil.jobs.<module>.<job> by its job's module."""
+    parts = logger.split(".")
+    if parts[0] != "vigil" or len(parts) < 2:
+        return "other"
+    name = parts[2] if parts[1] == "jobs" and len(parts) > 2 else parts[1]
+    return name if name in MODULES else "core"
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
+            "module": module_of(record.name),
             "msg": record.getMessage(),
         }
         request_id = request_id_var.get()
