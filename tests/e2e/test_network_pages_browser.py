@@ -278,6 +278,16 @@ def test_the_range_picker_redraws_the_charts_in_place(app: NetApp, page: Page) -
         "() => window.vigil.charts['cpu-chart'] &&"
         " window.vigil.charts['cpu-chart'].series.cpu.data().length === 12"
     )
+    # A week: hourly points (the 1 h rollups and the raw tail), and the page says so.
+    page.select_option("#range-picker select[name=range]", "7d")
+    page.wait_for_url(re.compile(r"range=7d"))
+    page.wait_for_function(
+        "() => window.vigil.charts['cpu-chart'] &&"
+        " [24, 25].includes(window.vigil.charts['cpu-chart'].series.cpu.data().length)"
+    )
+    assert (
+        "each the mean of an hour" in page.locator("#rtt-chart + script + figcaption").inner_text()
+    )
     assert page.evaluate("() => window.__sameDocument") is True
     watch.detach()
     watch.assert_clean()

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from tests.conftest import TransactionalDatabase
 from tests.support.app import api
@@ -23,7 +23,7 @@ from vigil.core.auth.models import AuditEntry
 from vigil.core.auth.permissions import Role
 from vigil.network import icmp, rollups, service
 from vigil.network.credentials import Vault
-from vigil.network.models import Device, DeviceState, Sample
+from vigil.network.models import Device, DeviceState, Sample, SampleRollup
 from vigil.network.schemas import DeviceIn
 from vigil.settings import Settings
 
@@ -158,6 +158,58 @@ def test_devices_table_shows_real_polls_with_a_sparkline_and_refreshes_itself(
     assert "Import devices from CSV" not in html
 
 
+def test_each_sparkline_draws_its_own_devices_last_hour_in_time_order(
+    db: TransactionalDatabase,
+) -> None:
+    """The sparklines of a page are read in one query: each row gets its own device's
+    RTTs of the last hour, oldest first (inserted out of order here), scaled into the
+    box: the lowest value at the bottom (y 31), the highest at the top (y 1)."""
+    client = browser(db, Role.VIEWER)
+    rising = add_device(db, name="a-rising", address="10.0.2.1")
+    falling = add_device(db, name="b-falling", address="10.0.2.2")
+    single = add_device(db, name="c-single", address="10.0.2.3")
+    now = datetime.now(UTC)
+    minutes = [50, 10, 40, 20, 30, 0]  # not in time order
+    add_samples(
+        db, rising, [("icmp.rtt_avg_ms", now - timedelta(minutes=m), 60.0 - m) for m in minutes]
+    )
+    add_samples(
+        db, falling, [("icmp.rtt_avg_ms", now - timedelta(minutes=m), 1.0 + m) for m in minutes]
+    )
+    add_samples(
+        db,
+        single,
+        [
+            ("icmp.rtt_avg_ms", now - timedelta(minutes=5), 3.0),
+            ("icmp.rtt_avg_ms", now - timedelta(minutes=90), 99.0),  # older than the hour
+            ("icmp.rtt_min_ms", now - timedelta(minutes=4), 1.0),  # another metric
+        ],
+    )
+    html = client.get("/network", headers=HTMX).text
+
+    def sparkline(device: int) -> tuple[str, list[tuple[float, float]]]:
+        row = re.search(rf'<tr data-device="{device}">(.*?)</tr>', html, re.S)
+        assert row, html
+        svg = re.search(
+            r'<svg class="sparkline"[^>]*aria-label="([^"]*)".*?points="([^"]*)"', row.group(1)
+        )
+        assert svg, row.group(1)
+        points = [tuple(map(float, p.split(","))) for p in svg.group(2).split()]
+        return svg.group(1), points  # type: ignore[return-value]
+
+    label, points = sparkline(rising)
+    assert label == "a-rising: RTT over the last hour, 10.0 to 60.0 ms"
+    assert [x for x, _ in points] == [1.0, 24.6, 48.2, 71.8, 95.4, 119.0]
+    assert [y for _, y in points] == [31.0, 25.0, 19.0, 13.0, 7.0, 1.0]  # rising: upwards
+    label, points = sparkline(falling)
+    assert label == "b-falling: RTT over the last hour, 1.0 to 51.0 ms"
+    assert [y for _, y in points] == [1.0, 7.0, 13.0, 19.0, 25.0, 31.0]
+    row = re.search(rf'<tr data-device="{single}">(.*?)</tr>', html, re.S)
+    assert row
+    assert "sparkline" not in row.group(1)  # one RTT in the hour: nothing to draw
+    assert '<span class="muted">\u2013</span>' in row.group(1)
+
+
 def test_filters_paging_and_the_partial(db: TransactionalDatabase) -> None:
     client = browser(db, Role.VIEWER)
     ids = {}
@@ -283,9 +335,10 @@ def test_device_page_charts_over_a_range(db: TransactionalDatabase) -> None:
 
     week = client.get(f"/network/devices/{device}?range=7d", headers=BROWSER).text
     week_avg = chart_spec(week, "rtt-chart")["panes"][0]["series"][0]["data"]
-    # The two stored days of 5-minute samples, averaged into ceil(7 d / 600) = 1,008 s steps.
-    steps = {int(ts.timestamp()) // 1008 for m, ts, _ in rows if m == "icmp.rtt_avg_ms"}
-    assert [t for t, _ in week_avg] == [k * 1008 for k in sorted(steps)]
+    # The two stored days of 5-minute samples (no rollups yet: all raw), in hourly steps.
+    steps = {int(ts.timestamp()) // 3600 for m, ts, _ in rows if m == "icmp.rtt_avg_ms"}
+    assert [t for t, _ in week_avg] == [k * 3600 for k in sorted(steps)]
+    assert "points, each the mean of an hour (loss: its highest)" in week
     hour = client.get(f"/network/devices/{device}?range=1h", headers=HTMX)
     assert hour.text.lstrip().startswith('<section id="device-panel"')
     assert f'hx-get="/network/devices/{device}?range=1h"' in hour.text  # keeps its range
@@ -323,10 +376,11 @@ def test_many_samples_are_averaged_into_steps_by_the_database(db: TransactionalD
     assert "each the mean of a 6 s step" in page
 
 
-def test_a_week_reads_the_rollups_and_the_raw_tail(db: TransactionalDatabase) -> None:
-    """Ranges of a day and more read the 5 min rollups up to their watermark and the raw
-    samples after it: older raw samples, deleted by the raw retention once rolled up, still
-    show; a loss spike keeps its height; the newest minutes come from the raw tail."""
+def test_a_week_reads_the_hourly_rollups_and_the_raw_tail(db: TransactionalDatabase) -> None:
+    """A week reads the 1 h rollups up to their watermark and the raw samples after it, in
+    hourly steps; a day reads the 5 min tier in 5 min steps. Older raw samples, deleted by
+    the raw retention once rolled up, still show; a loss spike keeps its height; the newest
+    minutes come from the raw tail."""
     client = browser(db, Role.VIEWER)
     device = add_device(db, name="old-timer", address="10.0.0.10")
     now = datetime.now(UTC)
@@ -338,24 +392,55 @@ def test_a_week_reads_the_rollups_and_the_raw_tail(db: TransactionalDatabase) ->
     assert report.deleted["raw"] > 0
     with db.session() as session:
         oldest_raw = session.scalar(select(func.min(Sample.ts)).where(Sample.device_id == device))
+        hourly_end = session.scalar(
+            select(func.max(SampleRollup.bucket)).where(SampleRollup.period == rollups.HOUR)
+        )
+        # Only the 1 h tier holds the week now: a week read from the 5 min tier shows less.
+        session.execute(delete(SampleRollup).where(SampleRollup.period == rollups.FIVE_MIN))
     assert oldest_raw is not None
+    assert hourly_end is not None
     assert oldest_raw > now - timedelta(days=1, minutes=10)  # the rest is in the rollups only
 
     page = client.get(f"/network/devices/{device}?range=7d", headers=BROWSER).text
     spec = chart_spec(page, "rtt-chart")
     rtt = spec["panes"][0]["series"][0]["data"]
-    assert rtt[0][0] <= (moments[-1].timestamp() // 1008 + 1) * 1008  # three days back
-    assert rtt[-1][0] >= now.timestamp() - 2 * 1008  # and up to now, from the raw tail
+    times = [t for t, _ in rtt]
+    assert all(t % 3600 == 0 for t in times)  # hourly steps
+    assert times == list(range(times[0], times[-1] + 1, 3600))  # not one hour missing
+    assert times[0] <= moments[-1].timestamp() + 3600  # three days back
+    assert times[-1] > hourly_end.timestamp()  # and past the 1 h tier, from the raw tail
+    assert times[-1] >= now.timestamp() - 3600
     assert {v for _, v in rtt} == {5.0}
-    assert [t for t, _ in rtt] == sorted({t for t, _ in rtt})
-    assert len(rtt) >= len({int(ts.timestamp()) // 1008 for ts in moments}) - 2
+    assert len(rtt) >= 3 * 24 - 1
+    assert f"{len(rtt)} points, each the mean of an hour (loss: its highest)" in page
     loss = spec["panes"][1]["series"][0]["data"]
-    assert [v for _, v in loss].count(50.0) == 1
+    assert [v for _, v in loss].count(50.0) == 1  # the hour's highest, not its mean (4.2)
     # An hour reads the raw samples only.
     hour = chart_spec(
         client.get(f"/network/devices/{device}?range=1h", headers=BROWSER).text, "rtt-chart"
     )
     assert len(hour["panes"][0]["series"][0]["data"]) == 12
+
+
+def test_a_day_is_charted_in_the_five_minute_steps_of_its_rollups(
+    db: TransactionalDatabase,
+) -> None:
+    """A day reads the 5 min tier: one point a bucket (not 144 s steps that the buckets
+    fall into unevenly), the raw tail after its watermark in the same steps."""
+    client = browser(db, Role.VIEWER)
+    device = add_device(db, name="daily", address="10.0.0.11")
+    now = datetime.now(UTC)
+    moments = [now - timedelta(minutes=i) for i in range(6 * 60)]  # 6 hours a minute
+    add_samples(db, device, [("icmp.rtt_avg_ms", ts, float(i % 5)) for i, ts in enumerate(moments)])
+    rollups.run(db, Settings(), now)
+    page = client.get(f"/network/devices/{device}?range=24h", headers=BROWSER).text
+    rtt = chart_spec(page, "rtt-chart")["panes"][0]["series"][0]["data"]
+    times = [t for t, _ in rtt]
+    assert all(t % 300 == 0 for t in times)
+    assert times == list(range(times[0], times[-1] + 1, 300))
+    assert len(rtt) in (6 * 12, 6 * 12 + 1)  # a partial bucket at each end, or not
+    assert {v for _, v in rtt[1:-1]} == {2.0}  # each full 5 minutes: 0, 1, 2, 3, 4
+    assert "points, each the mean of a 5 min step (loss: its highest)" in page
 
 
 # --- forms ----------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Float, Integer, String, cast, func, select, text
@@ -29,7 +29,7 @@ IF_PREFIX = "if."
 IF_RATES = (".in_bps", ".out_bps")
 IF_TABLE = (".oper", ".in_bps", ".out_bps", ".in_errors", ".out_errors")
 SPARK_POINTS = 60  # a sparkline of more points than pixels says nothing more
-ROLLUP_PERIOD = 300  # the 5 min tier of network.rollup
+ROLLUP_PERIOD = 300  # the 5 min tier of network.rollup (3600: the 1 h tier)
 CHART_POINTS = 600  # per series (a chart is ~1,200 px wide): a week in 17 min steps
 
 Bucket = tuple[int, float, float]  # (epoch seconds, mean, highest)
@@ -46,23 +46,52 @@ def filter_choices(session: Session) -> tuple[list[str], list[str]]:
     return [s for s in sites if s], sorted(tags, key=str.lower)
 
 
+# A page of devices' RTTs since a moment, in time order. On PostgreSQL in one row a device:
+# a lateral index range scan each, aggregated into an array (an IN list over 12,000 rows
+# needed a bitmap scan and a sort), fetched in binary. On SQLite the primary key
+# (device_id, metric, ts) gives the rows in this order. Both run on the driver's cursor:
+# SQLAlchemy's row handling of 12,000 rows cost as much as the query.
+_SPARK_PG = """
+    SELECT d.id, s.v
+      FROM unnest(%(ids)s::integer[]) AS d(id),
+           LATERAL (SELECT array_agg(value ORDER BY ts) AS v FROM network_samples
+                     WHERE device_id = d.id AND metric = %(metric)s AND ts >= %(since)s) AS s
+     WHERE s.v IS NOT NULL
+"""
+_SPARK_SQLITE = """
+    SELECT device_id, value FROM network_samples
+     WHERE device_id IN ({ids}) AND metric = ? AND ts >= ?
+     ORDER BY device_id, ts
+"""
+SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores a UTC time in SQLite
+
+
 def rtt_sparklines(
     session: Session, device_ids: Iterable[int], since: datetime
 ) -> dict[int, list[float]]:
     """Each device's average RTT since ``since``, oldest first, thinned for a sparkline.
-    Only the values are read: parsing 60 timestamps a device would cost more than the
-    rest of the table."""
-    ids = list(device_ids)
+    Only the values are read (parsing 60 timestamps a device would cost more than the rest
+    of the table)."""
+    ids = [int(i) for i in device_ids]
     if not ids:
         return {}
-    rows = session.execute(
-        select(Sample.device_id, Sample.value)
-        .where(Sample.device_id.in_(ids), Sample.metric == RTT, Sample.ts >= since)
-        .order_by(Sample.device_id, Sample.ts)
-    ).all()
-    by_device: dict[int, list[float]] = defaultdict(list)
-    for device_id, value in rows:
-        by_device[device_id].append(value)
+    driver: Any = session.connection().connection.dbapi_connection  # the session's transaction
+    cursor = driver.cursor()
+    try:
+        by_device: dict[int, list[float]]
+        if session.get_bind().dialect.name == "postgresql":
+            params = {"ids": ids, "metric": RTT, "since": since}
+            cursor.execute(_SPARK_PG, params, binary=True)
+            by_device = dict(cursor.fetchall())
+        else:
+            marks = ",".join("?" * len(ids))
+            when = since.astimezone(UTC).strftime(SQLITE_TIME)
+            cursor.execute(_SPARK_SQLITE.format(ids=marks), (*ids, RTT, when))
+            by_device = defaultdict(list)
+            for device_id, value in cursor.fetchall():
+                by_device[device_id].append(value)
+    finally:
+        cursor.close()
     return {d: _thin_values(values, SPARK_POINTS) for d, values in by_device.items()}
 
 
@@ -80,11 +109,27 @@ def bucket_seconds(start: datetime, end: datetime, most: int = CHART_POINTS) -> 
     return max(1, -(-int((end - start).total_seconds()) // most))
 
 
+def step_seconds(start: datetime, end: datetime, tier: int | None = None) -> int:
+    """A chart's step: at most CHART_POINTS over the range, and with a rollup ``tier`` a
+    whole number of its periods (a 5 min bucket is never split over two steps)."""
+    width = bucket_seconds(start, end)
+    return width if tier is None else -(-width // tier) * tier
+
+
+def _epoch(session: Session, column: Any) -> ColumnElement[Any]:
+    """A time column in seconds since the epoch, per dialect: on PostgreSQL a float
+    (``date_part``; ``extract`` gives a numeric, whose arithmetic over 28,000 rollup rows
+    took ~10 ms), on SQLite an integer from its text timestamps."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.date_part("epoch", column)
+    return cast(func.strftime("%s", column), Integer)
+
+
 def _epoch_bucket(session: Session, column: Any, width: int) -> ColumnElement[Any]:
     """A time column's bucket number (seconds since the epoch // width), per dialect."""
     if session.get_bind().dialect.name == "postgresql":
-        return func.floor(func.extract("epoch", column) / width)
-    return cast(func.strftime("%s", column), Integer) // width  # SQLite: text timestamps
+        return func.floor(_epoch(session, column) / width)
+    return _epoch(session, column) // width
 
 
 def rollup_watermark(session: Session, period: int = ROLLUP_PERIOD) -> datetime | None:
@@ -101,51 +146,60 @@ def chart_series(
     metrics: Iterable[str],
     start: datetime,
     end: datetime,
-    most: int = CHART_POINTS,
     *,
-    rollups: bool = False,
+    tier: int | None = None,
 ) -> dict[str, list[Bucket]]:
-    """Per metric, the samples between start and end averaged into at most ``most`` time
-    steps by the database (7 days of 60 s polls are 10,080 rows a metric; the chart gets
-    ~600): (step start in epoch seconds, mean, highest), oldest first.
+    """Per metric, the samples between start and end averaged by the database into time
+    steps (``step_seconds``: 7 days of 60 s polls are 10,080 rows a metric, a chart gets
+    at most 600 points): (step start in epoch seconds, mean, highest), oldest first.
 
-    With ``rollups`` the range is read from the 5 min tier up to its watermark (2,016 rows
-    a metric for 7 days; raw samples older than the raw retention exist only there) and
+    With a rollup ``tier`` (300 or 3600: ``network_rollups.period``) the range is read from
+    that tier up to its watermark (raw samples older than the raw retention exist only
+    there; a week of the 1 h tier is 168 rows a metric, read as they are, one a step) and
     from the raw samples after it, which the rollup job has not reached yet."""
     names = list(metrics)
     out: dict[str, list[Bucket]] = {m: [] for m in names}
     if not names:
         return out
-    width = bucket_seconds(start, end, most)
+    width = step_seconds(start, end, tier)
     counts: dict[str, float] = {}  # each metric's last rolled-up step's sample count
     raw_from = start
-    if rollups and (watermark := rollup_watermark(session)) is not None and watermark > start:
+    if tier and (watermark := rollup_watermark(session, tier)) is not None and watermark > start:
         raw_from = watermark
-        step = _epoch_bucket(session, SampleRollup.bucket, width).label("step")
-        weight = func.sum(SampleRollup.count)
-        rolled = session.execute(
-            select(
+        where = (
+            SampleRollup.period == tier,
+            SampleRollup.device_id == device_id,
+            SampleRollup.metric.in_(names),
+            SampleRollup.bucket >= start,
+            SampleRollup.bucket < watermark,
+        )
+        if width == tier:  # one bucket a step: no grouping
+            stmt = select(
                 SampleRollup.metric,
-                step,
-                func.sum(SampleRollup.avg * SampleRollup.count) / weight,
-                func.max(SampleRollup.max),
-                weight,
+                cast(_epoch(session, SampleRollup.bucket), Integer) // width,
+                SampleRollup.avg,
+                SampleRollup.max,
+                SampleRollup.count,
+            ).order_by(SampleRollup.metric, SampleRollup.bucket)
+        else:
+            step = _epoch_bucket(session, SampleRollup.bucket, width).label("step")
+            weight = func.sum(SampleRollup.count)
+            stmt = (
+                select(
+                    SampleRollup.metric,
+                    step,
+                    func.sum(SampleRollup.avg * SampleRollup.count) / weight,
+                    func.max(SampleRollup.max),
+                    weight,
+                )
+                .group_by(SampleRollup.metric, step)
+                .order_by(SampleRollup.metric, step)
             )
-            .where(
-                SampleRollup.period == ROLLUP_PERIOD,
-                SampleRollup.device_id == device_id,
-                SampleRollup.metric.in_(names),
-                SampleRollup.bucket >= start,
-                SampleRollup.bucket < watermark,
-            )
-            .group_by(SampleRollup.metric, step)
-            .order_by(SampleRollup.metric, step)
-        ).all()
-        for metric, number, mean, peak, count in rolled:
+        for metric, number, mean, peak, count in session.connection().execute(stmt.where(*where)):
             out[metric].append((int(number) * width, float(mean), float(peak)))
             counts[metric] = float(count)
     step = _epoch_bucket(session, Sample.ts, width).label("step")
-    raw = session.execute(
+    raw = session.connection().execute(
         select(Sample.metric, step, func.avg(Sample.value), func.max(Sample.value), func.count())
         .where(
             Sample.device_id == device_id,
@@ -155,7 +209,7 @@ def chart_series(
         )
         .group_by(Sample.metric, step)
         .order_by(Sample.metric, step)
-    ).all()
+    )
     for metric, number, mean, peak, count in raw:
         t, points = int(number) * width, out[metric]
         if points and points[-1][0] == t:  # the step the watermark cuts: both parts, weighted
