@@ -21,7 +21,7 @@ from tests.support.auth import make_user
 from tests.support.web import BROWSER, csrf_of, web_sign_in
 from vigil.core.auth.models import AuditEntry
 from vigil.core.auth.permissions import Role
-from vigil.network import icmp, rollups, service
+from vigil.network import device_queries, icmp, rollups, service
 from vigil.network.credentials import Vault
 from vigil.network.models import Device, DeviceState, Sample, SampleRollup
 from vigil.network.schemas import DeviceIn
@@ -208,6 +208,45 @@ def test_each_sparkline_draws_its_own_devices_last_hour_in_time_order(
     assert row
     assert "sparkline" not in row.group(1)  # one RTT in the hour: nothing to draw
     assert '<span class="muted">\u2013</span>' in row.group(1)
+
+
+def test_a_refresh_reads_only_new_samples_and_the_window_slides(db: TransactionalDatabase) -> None:
+    """The sparklines' windows are kept between requests: a refresh adds the samples polled
+    since (read from a few minutes back only), drops those older than the hour, and a
+    device made again under a used id does not inherit the old device's window."""
+    device_id = add_device(db, name="slide", address="10.0.3.1")
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
+    add_samples(
+        db,
+        device_id,
+        [("icmp.rtt_avg_ms", start + timedelta(minutes=m), float(m)) for m in range(5)],
+    )
+    windows = device_queries.RttWindows()
+
+    def read(now: datetime) -> list[float]:
+        with db.session() as session:
+            device = session.get(Device, device_id)
+            assert device is not None
+            found = device_queries.rtt_sparklines(
+                session, [device], now - timedelta(hours=1), now, windows
+            )
+        return found.get(device_id, [])
+
+    now = start + timedelta(minutes=5)
+    assert read(now) == [0.0, 1.0, 2.0, 3.0, 4.0]
+    # A sample polled since: the refresh reads it (and not the hour again).
+    add_samples(db, device_id, [("icmp.rtt_avg_ms", now + timedelta(seconds=30), 5.0)])
+    assert read(now + timedelta(minutes=1)) == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    # The hour moves on: the two oldest leave the window.
+    later = start + timedelta(hours=1, minutes=1, seconds=30)
+    assert read(later) == [2.0, 3.0, 4.0, 5.0]
+    # The same id with another creation time is another device: read from the database.
+    with db.session(write=True) as session:
+        device = session.get(Device, device_id)
+        assert device is not None
+        device.created_at = device.created_at + timedelta(seconds=1)
+        session.execute(delete(Sample).where(Sample.device_id == device_id))
+    assert read(later) == []
 
 
 def test_filters_paging_and_the_partial(db: TransactionalDatabase) -> None:

@@ -88,10 +88,12 @@ def _points_format(count: int) -> str:
     return " ".join(f"{1 + i * step:.1f},%.1f" for i in range(count))
 
 
-def sparkline(values: Sequence[float], label: str) -> Markup:
+@lru_cache(maxsize=2048)
+def sparkline(values: tuple[float, ...], label: str) -> Markup:
     """The SVG of ``_macros.html``'s ``sparkline`` (the same markup and the same points as
     ``core.web.charts.sparkline_points``), built here once per row instead of by a macro
-    call with its escaping; a dash for fewer than two values."""
+    call with its escaping; a dash for fewer than two values. Kept for the same values and
+    label: a refresh before a device's next poll draws nothing again."""
     if len(values) < 2:
         return NO_SPARK
     low = min(values)

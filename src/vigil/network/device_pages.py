@@ -169,7 +169,7 @@ def _row(view: service.DeviceView, values: list[float]) -> Row:
         _number(state.last_rtt_ms if state else None, "%.2f", " ms"),
         _number(state.last_loss_pct if state else None, "%.0f", " %"),
         _when(state.last_poll_at if state else None),
-        device_charts.sparkline(values, label),
+        device_charts.sparkline(tuple(values), label),
     )
 
 
@@ -188,7 +188,7 @@ def devices_panel(session: Session, filters: Filters, now: datetime) -> dict[str
             session, flt, filters.size, (filters.page - 1) * filters.size
         )
     sparks = device_queries.rtt_sparklines(
-        session, (v.device.id for v in views), now - SPARK_WINDOW
+        session, [v.device for v in views], now - SPARK_WINDOW, now
     )
     rows = [_row(view, sparks.get(view.device.id, [])) for view in views]
     return {
