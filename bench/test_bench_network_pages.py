@@ -186,9 +186,9 @@ def site(
 PAGES = {
     "devices 50 rows": "/network",
     "devices 200 rows": "/network?size=200",
-    # The same with nothing kept: a first view, another page or a filter change. The kept
-    # ones stand for a refresh before the next poll; after a poll it reads one sample more
-    # a device and draws each sparkline again (the "cold" figure less the hour's read).
+    # The same with nothing kept: devices this process has not shown in the last hour (after
+    # a restart, a page not opened yet). The kept ones stand for a refresh before the next
+    # poll; after a poll it reads one sample more a device and draws each sparkline again.
     "devices 200 rows cold": "/network?size=200",
     "devices status=down": "/network?status=down",
     "devices site+tag+text": "/network?site=site-1&tag=edge&q=dev-0",
