@@ -15,6 +15,7 @@ import argparse
 import cProfile
 import gzip
 import pstats
+import shutil
 import sys
 import tempfile
 import time
@@ -135,6 +136,7 @@ def _site(backend: str) -> Iterator[tuple[Runtime, int]]:
         yield runtime, _fill(runtime, settings)
     finally:
         runtime.close()
+        shutil.rmtree(tmp, ignore_errors=True)
         if pg_name:
             with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
                 admin.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
