@@ -29,6 +29,18 @@ PG_ADMIN_DSN = os.environ.get("VIGIL_BENCH_PG_DSN", "postgresql://postgres@127.0
 READY_TIMEOUT_SECONDS = 60.0
 
 
+def empty_database_url(backend: str, tmp: Path, file_name: str) -> tuple[str, str | None]:
+    """A new, empty database: a SQLite file ``file_name`` in ``tmp``, or a PostgreSQL database
+    of its own; returns its URL and the PostgreSQL database's name (None for SQLite), which
+    the caller drops when done."""
+    if backend == "sqlite":
+        return f"sqlite:///{(tmp / file_name).as_posix()}", None
+    name = f"vigil_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    return f"{PG_ADMIN_DSN.rsplit('/', 1)[0]}/{name}", name
+
+
 @contextmanager
 def fake_nbp_process(today: str | None = None) -> Iterator[str]:
     """Runs ``python -m tests.fakes.nbp_server`` in its own process (so serving does not share

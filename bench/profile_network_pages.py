@@ -33,8 +33,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from _support import PG_ADMIN_DSN
-from test_bench_network_pages import ADMIN, _database_url, _fill
+from _support import PG_ADMIN_DSN, empty_database_url
+from test_bench_network_pages import ADMIN, _fill
 from vigil.core.api import create_app
 from vigil.core.runtime import Runtime
 from vigil.network import device_charts, device_pages, device_queries, service
@@ -123,7 +123,7 @@ def _steps(
 @contextmanager
 def _site(backend: str) -> Iterator[tuple[Runtime, int]]:
     tmp = Path(tempfile.mkdtemp(prefix="vigil_netprof_"))
-    url, pg_name = _database_url(backend, tmp)
+    url, pg_name = empty_database_url(backend, tmp, "network_pages.db")
     settings = Settings(
         database_url=url, data_dir=tmp, rate_limit="", cache_ttl=0, argon2_time_cost=1,
         argon2_memory_kib=8, argon2_parallelism=1,

@@ -18,11 +18,9 @@ the time is the app's whole handling of the request, without a socket.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -31,7 +29,7 @@ from fastapi.testclient import TestClient
 from pytest_benchmark.fixture import BenchmarkFixture
 from sqlalchemy import insert, text
 
-from _support import PG_ADMIN_DSN, postgres_available
+from _support import PG_ADMIN_DSN, empty_database_url, postgres_available
 from vigil.core.api import create_app
 from vigil.core.runtime import Runtime
 from vigil.network import device_charts, device_queries, rollups, service
@@ -47,15 +45,6 @@ PAGE_BUDGET_MS = 100.0
 PARTIAL_BUDGET_MS = 30.0
 ADMIN = {"email": "bench@example.org", "password": "benchmark admin password"}
 STATUSES = ["up"] * 17 + ["down", "unreachable", "unknown"]
-
-
-def _database_url(backend: str, tmp: Path) -> tuple[str, str | None]:
-    if backend == "sqlite":
-        return f"sqlite:///{(tmp / 'network_pages.db').as_posix()}", None
-    name = f"vigil_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    return f"{PG_ADMIN_DSN.rsplit('/', 1)[0]}/{name}", name
 
 
 @dataclass(frozen=True)
@@ -150,7 +139,7 @@ def site(
     if backend == "postgresql" and (why := postgres_available()):
         pytest.skip(why)
     tmp = tmp_path_factory.mktemp(f"network_pages_{backend}")
-    url, pg_name = _database_url(backend, tmp)
+    url, pg_name = empty_database_url(backend, tmp, "network_pages.db")
     settings = Settings(
         database_url=url,
         data_dir=tmp,

@@ -15,10 +15,8 @@ chart JSON), without a socket. Pages that do not exist yet (404) are skipped.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -27,7 +25,13 @@ from fastapi.testclient import TestClient
 from pytest_benchmark.fixture import BenchmarkFixture
 from tests.fakes.coingecko_server import FakeCoinGecko
 
-from _support import PG_ADMIN_DSN, fake_nbp_process, postgres_available, warm_up
+from _support import (
+    PG_ADMIN_DSN,
+    empty_database_url,
+    fake_nbp_process,
+    postgres_available,
+    warm_up,
+)
 from vigil.core.api import create_app
 from vigil.core.runtime import Runtime
 from vigil.settings import Settings
@@ -67,15 +71,6 @@ def coingecko() -> Iterator[FakeCoinGecko]:
         yield fake
 
 
-def _database_url(backend: str, tmp: Path) -> tuple[str, str | None]:
-    if backend == "sqlite":
-        return f"sqlite:///{(tmp / 'web.db').as_posix()}", None
-    name = f"vigil_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    return f"{PG_ADMIN_DSN.rsplit('/', 1)[0]}/{name}", name
-
-
 @dataclass(frozen=True)
 class Site:
     backend: str
@@ -93,7 +88,7 @@ def site(
     if backend == "postgresql" and (why := postgres_available()):
         pytest.skip(why)
     tmp = tmp_path_factory.mktemp(f"web_{backend}")
-    url, pg_name = _database_url(backend, tmp)
+    url, pg_name = empty_database_url(backend, tmp, "web.db")
     settings = Settings(
         database_url=url,
         data_dir=tmp,
