@@ -13,10 +13,12 @@ Alerts that Alertmanager delivered and that ended (resolved) more than
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, delete, func, or_, select
+from sqlalchemy.orm import Session
 
 from vigil.core.db import utcnow
 from vigil.core.jobs import JobContext, JobResult, JobSpec
@@ -44,6 +46,24 @@ def cutoffs(now: datetime, retention_days: int, skipped_retention_hours: int) ->
     )
 
 
+def _delete_in_batches(
+    ctx: JobContext, description: str, total: int, delete_batch: Callable[[Session], int]
+) -> int:
+    """Calls ``delete_batch`` (which deletes at most BATCH rows and says how many) in a write
+    transaction of its own until a batch comes back short; progress against ``total``."""
+    ctx.progress.start(description, total)
+    deleted = 0
+    while True:
+        with ctx.db.session(write=True) as session:
+            count = delete_batch(session)
+        deleted += count
+        ctx.progress.advance(count)
+        if count < BATCH:
+            break
+    ctx.progress.finish()
+    return deleted
+
+
 def _expired(limits: Cutoffs) -> ColumnElement[bool] | None:
     parts: list[ColumnElement[bool]] = []
     if limits.skipped is not None:
@@ -65,20 +85,16 @@ def prune_jobs_log(ctx: JobContext) -> JobResult:
         total = session.scalar(select(func.count()).select_from(JobLog).where(expired)) or 0
     if not total:
         return JobResult("skipped", 0, "no job run older than the retention")
-    ctx.progress.start("deleting old job runs", total)
-    deleted = 0
-    while True:
-        with ctx.db.session(write=True) as session:
-            ids = list(
-                session.scalars(select(JobLog.id).where(expired).order_by(JobLog.id).limit(BATCH))
-            )
-            if ids:
-                session.execute(delete(JobLog).where(JobLog.id.in_(ids)))
-        deleted += len(ids)
-        ctx.progress.advance(len(ids))
-        if len(ids) < BATCH:
-            break
-    ctx.progress.finish()
+
+    def delete_batch(session: Session) -> int:
+        ids = list(
+            session.scalars(select(JobLog.id).where(expired).order_by(JobLog.id).limit(BATCH))
+        )
+        if ids:
+            session.execute(delete(JobLog).where(JobLog.id.in_(ids)))
+        return len(ids)
+
+    deleted = _delete_in_batches(ctx, "deleting old job runs", total, delete_batch)
     return JobResult("ok", 0, f"{deleted} job runs older than the retention deleted")
 
 
@@ -91,16 +107,12 @@ def prune_ops_alerts(ctx: JobContext) -> JobResult:
         total = ops_alerts.count_expired(session, before)
     if not total:
         return JobResult("skipped", 0, "no resolved alert older than the retention")
-    ctx.progress.start("deleting old resolved alerts", total)
-    deleted = 0
-    while True:
-        with ctx.db.session(write=True) as session:
-            batch = ops_alerts.delete_expired(session, before, BATCH)
-        deleted += batch
-        ctx.progress.advance(batch)
-        if batch < BATCH:
-            break
-    ctx.progress.finish()
+    deleted = _delete_in_batches(
+        ctx,
+        "deleting old resolved alerts",
+        total,
+        lambda session: ops_alerts.delete_expired(session, before, BATCH),
+    )
     return JobResult("ok", 0, f"{deleted} resolved alerts older than {days} days deleted")
 
 
