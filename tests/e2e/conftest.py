@@ -475,6 +475,31 @@ def vigil_command() -> list[str]:
     return [sys.executable, "-c", "from vigil.cli import main; main()"]
 
 
+def launch_vigil(
+    args: tuple[str, ...],
+    env: dict[str, str],
+    cwd: Path,
+    logs: Path,
+    port: int,
+    client_timeout: float = 5.0,  # httpx's default
+) -> VigilProcess:
+    """Starts ``vigil <args>`` in ``cwd`` with exactly ``env``, its output in
+    ``<logs>.stdout`` and ``<logs>.stderr``, and a client for its API on ``port``."""
+    stdout_path, stderr_path = logs.with_suffix(".stdout"), logs.with_suffix(".stderr")
+    with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
+        proc = subprocess.Popen(
+            [*vigil_command(), *args],
+            cwd=cwd,
+            env=env,
+            stdout=stdout,
+            stderr=stderr,
+            stdin=subprocess.DEVNULL,
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    client = httpx.Client(base_url=base_url, timeout=client_timeout)
+    return VigilProcess(proc, base_url, stdout_path, stderr_path, client)
+
+
 StartVigil = Callable[..., VigilProcess]
 
 
@@ -494,20 +519,14 @@ def start_vigil(tmp_path: Path) -> Iterator[StartVigil]:
         workdir = tmp_path / "vigil_cwd"  # no .env here: only our environment counts
         workdir.mkdir(exist_ok=True)
         port = free_port()
-        stdout_path = tmp_path / f"vigil_{run}.stdout"
-        stderr_path = tmp_path / f"vigil_{run}.stderr"
-        with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
-            proc = subprocess.Popen(
-                [*vigil_command(), *args],
-                cwd=workdir,
-                env=vigil_env(backend, nbp, port, tmp_path / "data") | (env or {}),
-                stdout=stdout,
-                stderr=stderr,
-                stdin=subprocess.DEVNULL,
-            )
-        base_url = f"http://127.0.0.1:{port}"
-        client = httpx.Client(base_url=base_url, timeout=30.0)
-        vigil = VigilProcess(proc, base_url, stdout_path, stderr_path, client)
+        vigil = launch_vigil(
+            args,
+            vigil_env(backend, nbp, port, tmp_path / "data") | (env or {}),
+            workdir,
+            tmp_path / f"vigil_{run}",
+            port,
+            client_timeout=30.0,
+        )
         started.append(vigil)
         return vigil
 

@@ -31,7 +31,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, Page
 from sqlalchemy import text
@@ -46,9 +45,9 @@ from tests.e2e.conftest import (
     VigilProcess,
     _read_ready_line,
     free_port,
+    launch_vigil,
     stop_process,
     tail,
-    vigil_command,
     vigil_env,
     warsaw_today,
 )
@@ -232,14 +231,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
         "VIGIL_ARGON2_MEMORY_KIB": "8",
         "VIGIL_ARGON2_PARALLELISM": "1",
     }
-    stdout_path, stderr_path = tmp / "vigil.stdout", tmp / "vigil.stderr"
-    with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
-        proc = subprocess.Popen(
-            [*vigil_command(), "up"], cwd=tmp, env=env, stdout=stdout, stderr=stderr,
-            stdin=subprocess.DEVNULL,
-        )  # fmt: skip
-    base_url = f"http://127.0.0.1:{port}"
-    vigil = VigilProcess(proc, base_url, stdout_path, stderr_path, httpx.Client(base_url=base_url))
+    vigil = launch_vigil(("up",), env, tmp, tmp / "vigil", port)
     try:
         vigil.wait_ready()
         run = vigil.wait_backfill_finished(timeout=120)
@@ -252,7 +244,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
         yield App(vigil, backend, coingecko, shots)
     finally:
         vigil.client.close()
-        stop_process(proc)
+        stop_process(vigil.proc)
         backend.dispose()
         coingecko.stop()
         stop_process(nbp.proc)

@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, Page
 from sqlalchemy.orm import Session
@@ -31,8 +29,8 @@ from tests.e2e.conftest import (
     Backend,
     VigilProcess,
     free_port,
+    launch_vigil,
     stop_process,
-    vigil_command,
     vigil_env,
     wait_for,
 )
@@ -125,16 +123,7 @@ def app(tmp_path_factory: pytest.TempPathFactory, browser: Browser) -> Iterator[
         "VIGIL_NETWORK_ICMP_INTERVAL_SECONDS": "0",
         "VIGIL_NETWORK_ICMP_TIMEOUT_SECONDS": "0.5",
     }
-    stdout_path, stderr_path = tmp / "vigil.stdout", tmp / "vigil.stderr"
-    with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
-        proc = subprocess.Popen(
-            [*vigil_command(), "up"], cwd=tmp, env=env, stdout=stdout, stderr=stderr,
-            stdin=subprocess.DEVNULL,
-        )  # fmt: skip
-    base_url = f"http://127.0.0.1:{port}"
-    vigil = VigilProcess(
-        proc, base_url, stdout_path, stderr_path, httpx.Client(base_url=base_url, timeout=30)
-    )
+    vigil = launch_vigil(("up",), env, tmp, tmp / "vigil", port, client_timeout=30)
     try:
         vigil.wait_ready()
         # The first account of a new installation is its Admin.
@@ -168,10 +157,10 @@ def app(tmp_path_factory: pytest.TempPathFactory, browser: Browser) -> Iterator[
         wait_for(polled, timeout=60, what="the three loopback devices to be up", interval=0.5)
         shots = SCREENSHOTS if os.environ.get("VIGIL_SCREENSHOTS") == "1" else tmp / "shots"
         shots.mkdir(parents=True, exist_ok=True)
-        yield NetApp(vigil, backend, devices, _sign_in(browser, base_url), shots)
+        yield NetApp(vigil, backend, devices, _sign_in(browser, vigil.base_url), shots)
     finally:
         vigil.client.close()
-        stop_process(proc)
+        stop_process(vigil.proc)
         backend.dispose()
 
 

@@ -18,13 +18,11 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 from playwright.sync_api import (
     Browser,
@@ -39,8 +37,8 @@ from tests.e2e.conftest import (
     Backend,
     VigilProcess,
     free_port,
+    launch_vigil,
     stop_process,
-    vigil_command,
 )
 from tests.fakes.books_server import FakeBooks
 from tests.support import browser as br
@@ -99,13 +97,9 @@ class Server:
 
     def start(self) -> None:
         self.runs += 1
-        out, err = self.tmp / f"vigil_{self.runs}.stdout", self.tmp / f"vigil_{self.runs}.stderr"
-        with out.open("wb") as stdout, err.open("wb") as stderr:
-            proc = subprocess.Popen(
-                [*vigil_command(), "up"], cwd=self.tmp, env=self.env, stdout=stdout,
-                stderr=stderr, stdin=subprocess.DEVNULL,
-            )  # fmt: skip
-        self.vigil = VigilProcess(proc, self.url, out, err, httpx.Client(base_url=self.url))
+        self.vigil = launch_vigil(
+            ("up",), self.env, self.tmp, self.tmp / f"vigil_{self.runs}", self.port
+        )
         self.vigil.wait_ready()
 
     def restart(self) -> int:
