@@ -22,7 +22,7 @@ from vigil.network import alerting, rules
 from vigil.network.alerting import DownRule, Suppression
 from vigil.network.models import AlertRule, Device, DeviceState, NetworkAlert, Sample
 from vigil.network.rules import IcmpState, Observation, RuleSpec, SnmpSnapshot, Source
-from vigil.network.snmp_polling import counter_rate
+from vigil.network.snmp_polling import COUNTER32_BITS, counter_rate
 
 T = TypeVar("T")
 AlertKey = tuple[int, int | None, str, str]  # device, rule id (None: built-in), kind, subject
@@ -94,6 +94,7 @@ def snmp_snapshots(
                 or_(
                     Sample.metric.in_(SNMP_METRICS),
                     Sample.metric.like("if.%.oper"),
+                    Sample.metric.like("if.%.admin"),
                     Sample.metric.like("if.%.in_errors"),
                     Sample.metric.like("if.%.out_errors"),
                 ),
@@ -134,6 +135,7 @@ def _error_rates(
                 values[key],
                 values["snmp.uptime_s"],
                 at,
+                COUNTER32_BITS,  # ifInErrors and ifOutErrors wrap at 2**32
             )
             if rate is None:
                 break

@@ -9,8 +9,9 @@ reads the latest poll of one collector:
   (a poll with no reply at all is the down rule's business).
 - ``rtt`` (ICMP): average RTT > ``threshold`` ms.
 - ``cpu`` / ``memory`` (SNMP): ``snmp.cpu_pct`` / ``snmp.mem_pct`` > ``threshold`` %.
-- ``interface_down`` (SNMP): per interface (``interface`` glob), oper status down (2) or
-  lowerLayerDown (7).
+- ``interface_down`` (SNMP): per interface (``interface`` glob), admin status up (1) and
+  oper status down (2) or lowerLayerDown (7): an interface shut down on purpose (admin
+  down or testing) is not an alarm. A poll without ifAdminStatus counts as admin up.
 - ``interface_errors`` (SNMP): per interface, in + out errors per second since the
   previous poll > ``threshold``.
 
@@ -40,6 +41,8 @@ Source = Literal["icmp", "snmp"]
 OPEN_STATES = ("pending", "firing", "acknowledged")
 #: ifOperStatus values that mean the interface is down.
 IF_DOWN = (2.0, 7.0)
+#: ifAdminStatus up: the interface is meant to be up.
+IF_ADMIN_UP = 1.0
 
 
 @dataclass(frozen=True)
@@ -234,7 +237,8 @@ def snmp_observations(rule: RuleSpec, snap: SnmpSnapshot) -> list[Observation]:
             continue
         if rule.kind == "interface_down":
             oper = snap.values[f"if.{name}.oper"]
-            out.append(Observation(name, snap.at, oper in IF_DOWN, oper))
+            admin = snap.values.get(f"if.{name}.admin", IF_ADMIN_UP)
+            out.append(Observation(name, snap.at, admin == IF_ADMIN_UP and oper in IF_DOWN, oper))
         elif name in snap.error_rates:
             rate = snap.error_rates[name]
             out.append(Observation(name, snap.at, _over(rate, rule.threshold), rate))

@@ -8,9 +8,11 @@ Built for throughput on pysnmp's engine-level API rather than its ``hlapi`` help
 - numeric OIDs as tuples and raw pyasn1 values: no MIB objects, no MIB lookups;
 - a poll is one GET of the three system objects (and of the RAM row's size and use, that
   row known from the last poll), one GETBULK walk of the 2 HOST-RESOURCES columns (CPU
-  loads, storage types) and one GETBULK walk of the 8 IF-MIB columns side by side: 3
+  loads, storage types) and one GETBULK walk of the 9 IF-MIB columns side by side: 3
   requests for a device whose tables did not change (4 the first time: the RAM row's GET
   on its own), instead of ~15 (a GET and a walk per column);
+- an agent without ifXTable (no ifName, no 64-bit ifHC*Octets) costs one GETBULK walk more,
+  of ifTable's ifDescr and 32-bit ifInOctets/ifOutOctets; an agent with it, none;
 - a walk asks for as many rows as the device's table had the last time (plus one to see
   its end), so it takes one request and carries few varbinds past the table's end: the
   cost of a request is mostly decoding its varbinds (pyasn1), ~90 µs each.
@@ -61,6 +63,7 @@ HR_STORAGE_RAM = "1.3.6.1.2.1.25.2.1.2"
 #: IF-MIB columns, by the name the samples use.
 IF_COLUMNS = {
     "name": "1.3.6.1.2.1.31.1.1.1.1",  # ifName
+    "admin": "1.3.6.1.2.1.2.2.1.7",  # ifAdminStatus: 1 up, 2 down, 3 testing
     "oper": "1.3.6.1.2.1.2.2.1.8",  # ifOperStatus: 1 up, 2 down, …
     "in_octets": "1.3.6.1.2.1.31.1.1.1.6",  # ifHCInOctets (64-bit)
     "out_octets": "1.3.6.1.2.1.31.1.1.1.10",  # ifHCOutOctets (64-bit)
@@ -69,6 +72,15 @@ IF_COLUMNS = {
     "in_discards": "1.3.6.1.2.1.2.2.1.13",
     "out_discards": "1.3.6.1.2.1.2.2.1.19",
 }
+#: ifTable columns walked when an interface has no ifName or no 64-bit counters (agents
+#: without ifXTable): its name from ifDescr, its octets from the 32-bit counters.
+IF_FALLBACK_COLUMNS = {
+    "descr": "1.3.6.1.2.1.2.2.1.2",  # ifDescr
+    "in_octets": "1.3.6.1.2.1.2.2.1.10",  # ifInOctets (32-bit)
+    "out_octets": "1.3.6.1.2.1.2.2.1.16",  # ifOutOctets (32-bit)
+}
+#: The interface value saying its octet counters are the 32-bit ones (absent: 64-bit).
+OCTETS_BITS = "octets_bits"
 AUTH = {
     "MD5": USM_AUTH_HMAC96_MD5,
     "SHA": USM_AUTH_HMAC96_SHA,
@@ -109,7 +121,8 @@ class SnmpPoll:
     descr: str
     cpu_pct: float | None = None
     mem_pct: float | None = None
-    #: ifName -> column name -> value (oper status and counters)
+    #: ifName -> column name -> value (admin and oper status, counters; ``octets_bits``:
+    #: 32.0 when the octets are the 32-bit ifInOctets/ifOutOctets)
     interfaces: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
@@ -279,11 +292,36 @@ class SnmpClient:
                 poll.mem_pct = 100.0 * used / size
         else:
             _ram_rows.pop(target, None)
-        columns = dict(zip(IF_COLUMNS, await self.walk(target, _IF_WALK), strict=True))
-        for index, name in columns.pop("name").items():
-            values = {k: float(int(col[index])) for k, col in columns.items() if index in col}
-            poll.interfaces[str(name) or f"if{index}"] = values
+        poll.interfaces = await self._interfaces(target)
         return poll
+
+    async def _interfaces(self, target: str) -> dict[str, dict[str, float]]:
+        """The IF-MIB walk; a second walk of ifTable's ifDescr and 32-bit octet counters
+        only when some interface lacks its ifName or its 64-bit counters."""
+        columns = dict(zip(IF_COLUMNS, await self.walk(target, _IF_WALK), strict=True))
+        names = columns.pop("name")
+        indexes = sorted(set(names) | set(columns["oper"]), key=oid)
+        hc = ("in_octets", "out_octets")
+
+        def has_hc(index: str) -> bool:
+            return all(index in columns[k] for k in hc)
+
+        fallback: dict[str, dict[str, Any]] = {}
+        if any(i not in names or not has_hc(i) for i in indexes):
+            walked = await self.walk(target, _IF_FALLBACK_WALK)
+            fallback = dict(zip(IF_FALLBACK_COLUMNS, walked, strict=True))
+        out: dict[str, dict[str, float]] = {}
+        for index in indexes:
+            values = {k: float(int(col[index])) for k, col in columns.items() if index in col}
+            if not has_hc(index) and all(index in fallback[k] for k in hc):
+                values.update({k: float(int(fallback[k][index])) for k in hc})
+                values[OCTETS_BITS] = 32.0
+            if index in names:
+                name = str(names[index])
+            else:
+                name = str(fallback.get("descr", {}).get(index, ""))
+            out[name or f"if{index}"] = values
+        return out
 
 
 _SYS_UPTIME, _SYS_NAME, _SYS_DESCR = oid(SYS_UPTIME), oid(SYS_NAME), oid(SYS_DESCR)
@@ -291,3 +329,4 @@ _HR_STORAGE_RAM = oid(HR_STORAGE_RAM)
 _HR_STORAGE_SIZE, _HR_STORAGE_USED = oid(HR_STORAGE_SIZE), oid(HR_STORAGE_USED)
 _HOST_WALK = tuple(oid(c) for c in HOST_COLUMNS)
 _IF_WALK = tuple(oid(c) for c in IF_COLUMNS.values())
+_IF_FALLBACK_WALK = tuple(oid(c) for c in IF_FALLBACK_COLUMNS.values())

@@ -4,8 +4,9 @@ computed from the counters of the previous poll.
 
 Samples per poll: ``snmp.ok`` (1 or 0: the polling success), and when the agent answered
 ``snmp.uptime_s``, ``snmp.cpu_pct``, ``snmp.mem_pct`` and per interface
-``if.<ifName>.<oper|in_octets|out_octets|in_errors|out_errors|in_discards|out_discards>``
-plus ``if.<ifName>.in_bps`` / ``out_bps``.
+``if.<ifName>.<admin|oper|in_octets|out_octets|in_errors|out_errors|in_discards|out_discards>``
+plus ``if.<ifName>.in_bps`` / ``out_bps``, and ``if.<ifName>.octets_bits`` (32) when the
+octets are the 32-bit ifInOctets/ifOutOctets (an agent without ifXTable).
 """
 
 from __future__ import annotations
@@ -26,11 +27,13 @@ from vigil.network import snmp_engine
 from vigil.network.credentials import Vault
 from vigil.network.models import Device, Sample
 from vigil.network.polling import POLL_SUCCESS, POLLS, is_due
-from vigil.network.snmp import SnmpClient, SnmpPoll
+from vigil.network.snmp import OCTETS_BITS, SnmpClient, SnmpPoll
 from vigil.settings import Settings
 
 SAMPLES: Table = Sample.__table__  # type: ignore[assignment]
 COUNTER_BITS = 64
+#: ifInErrors, ifOutErrors, ifIn/OutDiscards, ifIn/OutOctets: Counter32.
+COUNTER32_BITS = 32
 MAX_IF_NAME = 40  # metric names are at most 64 characters
 UNSAFE = re.compile(r"[^A-Za-z0-9_.:/-]")  # what the samples API's metric may hold
 
@@ -169,9 +172,15 @@ def samples_of(result: SnmpResult, previous: dict[str, Any]) -> dict[str, float]
         prefix = f"if.{UNSAFE.sub('_', name)[:MAX_IF_NAME]}"
         for column, value in columns.items():
             values[f"{prefix}.{column}"] = value
+        # The octets' width (32-bit ifInOctets or 64-bit ifHCInOctets) gives the wrap; a
+        # width that changed since the last poll (agent upgraded) gives no rate.
+        width_key = f"{prefix}.{OCTETS_BITS}"
+        bits = int(values.get(width_key, COUNTER_BITS))
+        if before is None or bits != int(previous.get(width_key, (COUNTER_BITS,))[0]):
+            continue
         for direction in ("in", "out"):
             metric = f"{prefix}.{direction}_octets"
-            if before is None or metric not in previous or metric not in values:
+            if metric not in previous or metric not in values:
                 continue
             rate = counter_rate(
                 previous[metric][0],
@@ -180,6 +189,7 @@ def samples_of(result: SnmpResult, previous: dict[str, Any]) -> dict[str, float]
                 values[metric],
                 p.uptime_s,
                 p.at,
+                bits,
             )
             if rate is not None:
                 values[f"{prefix}.{direction}_bps"] = round(rate * 8, 3)
