@@ -72,9 +72,18 @@ def _answers(port: int, address: str = "127.0.0.1") -> bool:
 
 
 @contextmanager
-def snmpd(addresses: Sequence[str] = ("127.0.0.1",), port: int | None = None) -> Iterator[Snmpd]:
+def snmpd(
+    addresses: Sequence[str] = ("127.0.0.1",),
+    port: int | None = None,
+    *,
+    exclude: Sequence[str] = (),
+    namespace: str | None = None,
+) -> Iterator[Snmpd]:
     """The agent, listening on ``port`` (default: a free one) of each loopback address in
-    ``addresses`` (the benchmarks give one agent many addresses)."""
+    ``addresses`` (the benchmarks give one agent many addresses). ``exclude``: subtrees the
+    agent does not show (a view, for v2c and v3 alike: e.g. IF-MIB's ifXTable, as an old
+    agent lacks it). ``namespace``: run it in that network namespace (``addresses`` are
+    then the namespace's, reached from here through its veth; see tests/support/netns.py)."""
     if shutil.which(SNMPD) is None and shutil.which("snmpd") is None:
         service_unavailable("Debian's snmpd is not installed (apt-get install snmpd snmp)")
     if shutil.which("snmpget") is None:
@@ -82,14 +91,26 @@ def snmpd(addresses: Sequence[str] = ("127.0.0.1",), port: int | None = None) ->
     folder = Path(tempfile.mkdtemp(prefix="vigil-snmpd-"))
     port = port or _free_udp_port()
     config, log = folder / "snmpd.conf", folder / "snmpd.log"
+    view = ""
+    if exclude:
+        view = " -V vigil"
+        config_view = "view vigil included .1\n" + "".join(
+            f"view vigil excluded .{subtree}\n" for subtree in exclude
+        )
+    else:
+        config_view = ""
+    sources = "10.254.0.0/16" if namespace else "127.0.0.0/8"  # netns.py's test subnets
     config.write_text(
         "dontLogTCPWrappersConnects yes\n"  # no log line per request
-        f"rocommunity {COMMUNITY} 127.0.0.0/8\n"
-        f'createUser {USER} SHA256 "{AUTH_KEY}" AES "{PRIV_KEY}"\n'
-        f"rouser {USER} priv\n"
+        + config_view
+        + f"rocommunity {COMMUNITY} {sources}{view}\n"
+        + f'createUser {USER} SHA256 "{AUTH_KEY}" AES "{PRIV_KEY}"\n'
+        + f"rouser {USER} priv{view}\n"
     )
+    prefix = ["ip", "netns", "exec", namespace] if namespace else []
     proc = subprocess.Popen(
         [
+            *prefix,
             shutil.which("snmpd") or SNMPD,
             "-f",
             "-Lf",
@@ -99,7 +120,11 @@ def snmpd(addresses: Sequence[str] = ("127.0.0.1",), port: int | None = None) ->
             str(config),
             ",".join(f"udp:{address}:{port}" for address in addresses),
         ],
-        env={"SNMP_PERSISTENT_DIR": str(folder / "state"), "MIBS": "", "PATH": "/usr/bin:/bin"},
+        env={
+            "SNMP_PERSISTENT_DIR": str(folder / "state"),
+            "MIBS": "",
+            "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+        },
         stdout=subprocess.DEVNULL,  # a pipe nobody reads would stop the agent when full
         stderr=subprocess.DEVNULL,
     )

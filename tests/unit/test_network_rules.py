@@ -12,10 +12,12 @@ import pytest
 from pydantic import ValidationError
 
 from vigil.core.notify import alertmanager_payload
-from vigil.network import alerting, icmp, polling, rawping, rules, snmp_polling
+from vigil.network import alerting, evaluation, icmp, polling, rawping, rules, snmp_polling
 from vigil.network.alerting import Counters, DownRule
 from vigil.network.credentials import Vault, fernet_key
 from vigil.network.schemas import DeviceIn, SnmpV3, valid_address
+from vigil.network.snmp import SnmpPoll
+from vigil.network.snmp_polling import SnmpResult
 from vigil.settings import Settings
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -209,6 +211,48 @@ def test_counter_rates_handle_wraps_and_restarts() -> None:
     assert snmp_polling.counter_rate(1, 50, T0, 2, 60, T0) is None
 
 
+def _poll(at: datetime, uptime: float, interfaces: dict[str, dict[str, float]]) -> SnmpResult:
+    target = snmp_polling.SnmpTarget(1, "192.0.2.1", 161, {})
+    return SnmpResult(target, at, SnmpPoll(at, uptime, "r", "", interfaces=interfaces))
+
+
+def test_octet_rates_wrap_at_the_width_of_the_counters_read() -> None:
+    """32-bit ifInOctets (``octets_bits`` 32) wrap at 2**32, the 64-bit ones at 2**64; a
+    width that changed between two polls (agent upgraded) gives no rate."""
+    later = T0 + timedelta(seconds=10)
+    before_32 = {
+        "snmp.uptime_s": (50.0, T0),
+        "if.eth0.in_octets": (2.0**32 - 1000, T0),
+        "if.eth0.out_octets": (10.0, T0),
+        "if.eth0.octets_bits": (32.0, T0),
+    }
+    wrapped = {"in_octets": 4000.0, "out_octets": 1010.0, "octets_bits": 32.0}
+    values = snmp_polling.samples_of(_poll(later, 60, {"eth0": wrapped}), before_32)
+    assert values["if.eth0.in_bps"] == 5000 * 8 / 10  # 1,000 to the wrap, 4,000 after it
+    assert values["if.eth0.out_bps"] == 1000 * 8 / 10
+    assert values["if.eth0.octets_bits"] == 32.0
+    # The same lower reading of a 64-bit counter wraps at 2**64: a huge, honest rate.
+    before_64 = {k: v for k, v in before_32.items() if not k.endswith("octets_bits")}
+    hc = {"in_octets": 4000.0, "out_octets": 1010.0}
+    values = snmp_polling.samples_of(_poll(later, 60, {"eth0": hc}), before_64)
+    assert values["if.eth0.in_bps"] == pytest.approx((2**64 - 2**32 + 5000) * 8 / 10)
+    assert "if.eth0.octets_bits" not in values
+    # 32-bit before, 64-bit now: no rate rather than a wrong one.
+    values = snmp_polling.samples_of(_poll(later, 60, {"eth0": hc}), before_32)
+    assert "if.eth0.in_bps" not in values
+    assert values["if.eth0.in_octets"] == 4000.0
+
+
+def test_interface_error_rates_wrap_at_2_32() -> None:
+    """ifInErrors and ifOutErrors are Counter32."""
+    later = T0 + timedelta(seconds=10)
+    before = {"snmp.uptime_s": 50.0, "if.eth0.oper": 1.0}
+    before |= {"if.eth0.in_errors": 2.0**32 - 5, "if.eth0.out_errors": 0.0}
+    now = {"snmp.uptime_s": 60.0, "if.eth0.oper": 1.0}
+    now |= {"if.eth0.in_errors": 5.0, "if.eth0.out_errors": 10.0}
+    assert evaluation._error_rates(T0, before, later, now) == {"eth0": 2.0}
+
+
 # --- alert rules of every kind (vigil.network.rules) -------------------------------------------
 
 
@@ -256,7 +300,13 @@ def test_snmp_rules_read_cpu_memory_and_each_interface() -> None:
         "snmp.mem_pct": 40.0,
         "if.eth0.oper": 1.0,
         "if.eth1.oper": 2.0,
-        "if.lo.oper": 7.0,
+        "if.lo.oper": 7.0,  # no admin status stored: taken as up
+        "if.eth2.admin": 2.0,  # shut down by an operator: down, but no alarm
+        "if.eth2.oper": 2.0,
+        "if.eth3.admin": 3.0,  # testing
+        "if.eth3.oper": 2.0,
+        "if.eth4.admin": 1.0,
+        "if.eth4.oper": 2.0,
     }
     snap = rules.SnmpSnapshot(T0, values, {"eth0": 12.5, "eth1": 0.0})
     [cpu] = rules.snmp_observations(spec("cpu", threshold=90.0), snap)
@@ -265,10 +315,11 @@ def test_snmp_rules_read_cpu_memory_and_each_interface() -> None:
     assert not mem.breaching
     down = rules.snmp_observations(spec("interface_down"), snap)
     assert [(o.subject, o.breaching) for o in down] == [
-        ("eth0", False), ("eth1", True), ("lo", True),
+        ("eth0", False), ("eth1", True), ("eth2", False), ("eth3", False), ("eth4", True),
+        ("lo", True),
     ]  # fmt: skip
     only_eth = rules.snmp_observations(spec("interface_down", interface="eth*"), snap)
-    assert [o.subject for o in only_eth] == ["eth0", "eth1"]
+    assert [o.subject for o in only_eth] == ["eth0", "eth1", "eth2", "eth3", "eth4"]
     errors = rules.snmp_observations(spec("interface_errors", threshold=10.0), snap)
     assert [(o.subject, o.breaching) for o in errors] == [("eth0", True), ("eth1", False)]
 
