@@ -1,6 +1,6 @@
 """The SNMP collector against Debian's snmpd, started by the tests on a high loopback port:
 v2c and v3 (authPriv) devices added through the API with encrypted credentials, two sweeps of
-the network.snmp job on the process's one SnmpEngine, interface rates checked against the
+the network.snmp job on the process's one SnmpTransport, interface rates checked against the
 stored counters, a device with wrong credentials counted as failed (and in
 vigil_network_polls_total). The engine serves sweeps from any thread; the side-by-side
 GETBULK walk reads what net-snmp's snmpbulkwalk reads; scheduling: a poll cut off at its
@@ -21,8 +21,6 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
-from pysnmp.carrier.asyncio.dgram import udp
-from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
 
 from tests.conftest import TransactionalDatabase
 from tests.support.app import api
@@ -34,6 +32,7 @@ from vigil.network.credentials import Vault
 from vigil.network.models import Device
 from vigil.network.snmp import SnmpClient, oid
 from vigil.network.snmp_polling import SnmpTarget
+from vigil.network.snmp_transport import SnmpTransport
 from vigil.settings import Settings
 
 
@@ -55,12 +54,12 @@ def _polls(outcome: str) -> float:
 
 
 @pytest.fixture
-def engines_used(monkeypatch: pytest.MonkeyPatch) -> list[SnmpEngine]:
+def engines_used(monkeypatch: pytest.MonkeyPatch) -> list[SnmpTransport]:
     """The engine each sweep of this test ran on."""
-    seen: list[SnmpEngine] = []
+    seen: list[SnmpTransport] = []
     real = snmp_polling.poll_many
 
-    async def spy(targets: Any, settings: Settings, engine: SnmpEngine) -> Any:
+    async def spy(targets: Any, settings: Settings, engine: SnmpTransport) -> Any:
         seen.append(engine)
         return await real(targets, settings, engine)
 
@@ -69,7 +68,7 @@ def engines_used(monkeypatch: pytest.MonkeyPatch) -> list[SnmpEngine]:
 
 
 def test_snmp_v2c_and_v3_polls_with_interface_rates(
-    db: TransactionalDatabase, agent: Snmpd, engines_used: list[SnmpEngine]
+    db: TransactionalDatabase, agent: Snmpd, engines_used: list[SnmpTransport]
 ) -> None:
     client, runtime = api(
         db,
@@ -160,15 +159,16 @@ def test_one_engine_serves_sweeps_from_any_thread(agent: Snmpd) -> None:
     ]
     settings = _settings()
     engine = snmp_engine.runtime().engine
+    snmp_polling.poll(targets, settings)
+    sockets = engine.sockets()
     with ThreadPoolExecutor(3) as pool:
         sweeps = list(pool.map(lambda _: snmp_polling.poll(targets, settings), range(6)))
     for results in sweeps:
         assert [r.error for r in results] == [None, None]
         assert [r.poll.uptime_s > 0 for r in results if r.poll] == [True, True]
     assert snmp_engine.runtime().engine is engine
-    dispatcher = engine.transport_dispatcher
-    assert dispatcher is not None
-    assert dispatcher.get_transport(udp.DOMAIN_NAME) is not None  # one socket, kept
+    assert list(sockets) == [socket.AF_INET]
+    assert engine.sockets() == sockets  # one socket, kept
 
 
 def _snmpbulkwalk(port: int, column: str) -> dict[str, str]:
@@ -207,10 +207,10 @@ def test_the_side_by_side_walk_reads_what_snmpbulkwalk_reads(agent: Snmpd) -> No
 
     def check(got: list[dict[str, Any]]) -> None:
         names, opers, types, descrs = got
-        assert {i: str(v) for i, v in names.items()} == expected[0]
-        assert {i: str(int(v)) for i, v in opers.items()} == expected[1]
-        assert {i: "." + str(v) for i, v in types.items()} == expected[2]
-        assert {i: str(v) for i, v in descrs.items()} == expected[3]
+        assert {i: snmp.text(v) for i, v in names.items()} == expected[0]
+        assert {i: str(v) for i, v in opers.items()} == expected[1]
+        assert {i: "." + ".".join(map(str, v)) for i, v in types.items()} == expected[2]
+        assert {i: snmp.text(v) for i, v in descrs.items()} == expected[3]
 
     # First walks (no rows known): one row per request, a few, the collector's default.
     for max_varbinds, fewest_requests in ((1, len(expected[2]) + 1), (5, 4), (60, 1)):
@@ -306,7 +306,7 @@ def test_a_poll_takes_three_requests_once_the_ram_row_is_known(agent: Snmpd) -> 
     target = snmp_engine.runtime().run(
         SnmpClient(snmp_engine.runtime().engine).target("127.0.0.1", agent.port, agent.v3)
     )
-    snmp._ram_rows[target] = (999,)  # not a row of this agent
+    snmp._ram_rows[target.key] = (999,)  # not a row of this agent
     moved_memory, moved_requests = snmp_engine.runtime().run(poll())
     known_memory, known_requests = snmp_engine.runtime().run(poll())
     assert (moved_requests, known_requests) == (4, 3)

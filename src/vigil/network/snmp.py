@@ -1,11 +1,14 @@
-"""The SNMP collector's client (pysnmp, asyncio): the system group, CPU and memory
+"""The SNMP collector's client (asyncio): the system group, CPU and memory
 (HOST-RESOURCES-MIB) and the interface table (IF-MIB) of one device, v2c or v3 (USM).
 
-Built for throughput on pysnmp's engine-level API rather than its ``hlapi`` helpers:
+Built for throughput (docs/BENCHMARKS.md, "SNMP GETs per second"):
 
-- one ``SnmpEngine`` for the process (:mod:`vigil.network.snmp_engine`), so targets,
-  credentials, the UDP socket and v3 engine discovery are set up once, not per sweep;
-- numeric OIDs as tuples and raw pyasn1 values: no MIB objects, no MIB lookups;
+- requests go through the process's one :class:`~vigil.network.snmp_transport.SnmpTransport`
+  (:mod:`vigil.network.snmp_engine`), so targets, credentials, the UDP socket and v3 engine
+  discovery are set up once, not per sweep; its codec (:mod:`vigil.network.snmp_ber`) and
+  USM (:mod:`vigil.network.snmp_usm`) cost ~0.1 ms of CPU per v3 request where pysnmp's
+  cost ~0.9 ms;
+- numeric OIDs as tuples and plain Python values: no MIB objects, no MIB lookups;
 - a poll is one GET of the three system objects (and of the RAM row's size and use, that
   row known from the last poll), one GETBULK walk of the 2 HOST-RESOURCES columns (CPU
   loads, storage types) and one GETBULK walk of the 9 IF-MIB columns side by side: 3
@@ -14,42 +17,23 @@ Built for throughput on pysnmp's engine-level API rather than its ``hlapi`` help
 - an agent without ifXTable (no ifName, no 64-bit ifHC*Octets) costs one GETBULK walk more,
   of ifTable's ifDescr and 32-bit ifInOctets/ifOutOctets; an agent with it, none;
 - a walk asks for as many rows as the device's table had the last time (plus one to see
-  its end), so it takes one request and carries few varbinds past the table's end: the
-  cost of a request is mostly decoding its varbinds (pyasn1), ~90 µs each.
+  its end), so it takes one request and carries few varbinds past the table's end.
 
 Counts of requests and varbinds are kept on the client for the benchmarks.
 """
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pyasn1.error import PyAsn1Error  # type: ignore[import-untyped]
-from pysnmp.entity.rfc3413 import cmdgen
-from pysnmp.hlapi.v3arch.asyncio import (
-    USM_AUTH_HMAC96_MD5,
-    USM_AUTH_HMAC96_SHA,
-    USM_AUTH_HMAC128_SHA224,
-    USM_AUTH_HMAC192_SHA256,
-    USM_AUTH_HMAC256_SHA384,
-    USM_AUTH_HMAC384_SHA512,
-    USM_PRIV_CBC56_DES,
-    USM_PRIV_CFB128_AES,
-    USM_PRIV_CFB192_AES_BLUMENTHAL,
-    USM_PRIV_CFB256_AES_BLUMENTHAL,
-    CommunityData,
-    SnmpEngine,
-    Udp6TransportTarget,
-    UdpTransportTarget,
-    UsmUserData,
-)
-from pysnmp.hlapi.v3arch.asyncio.lcd import CommandGeneratorLcdConfigurator
-from pysnmp.proto.rfc1905 import EndOfMibView, NoSuchInstance, NoSuchObject
+from vigil.network import snmp_ber as ber
+from vigil.network.snmp_ber import NoValue, Oid
+from vigil.network.snmp_transport import SnmpError, SnmpTransport, Target
+
+__all__ = ["SnmpClient", "SnmpError", "SnmpPoll", "oid"]
 
 SYS_DESCR = "1.3.6.1.2.1.1.1.0"
 SYS_UPTIME = "1.3.6.1.2.1.1.3.0"  # hundredths of a second since the agent started
@@ -81,36 +65,6 @@ IF_FALLBACK_COLUMNS = {
 }
 #: The interface value saying its octet counters are the 32-bit ones (absent: 64-bit).
 OCTETS_BITS = "octets_bits"
-AUTH = {
-    "MD5": USM_AUTH_HMAC96_MD5,
-    "SHA": USM_AUTH_HMAC96_SHA,
-    "SHA224": USM_AUTH_HMAC128_SHA224,
-    "SHA256": USM_AUTH_HMAC192_SHA256,
-    "SHA384": USM_AUTH_HMAC256_SHA384,
-    "SHA512": USM_AUTH_HMAC384_SHA512,
-}
-PRIV = {  # AES192/256 with Blumenthal key extension, as net-snmp and most agents do them
-    "DES": USM_PRIV_CBC56_DES,
-    "AES": USM_PRIV_CFB128_AES,
-    "AES192": USM_PRIV_CFB192_AES_BLUMENTHAL,
-    "AES256": USM_PRIV_CFB256_AES_BLUMENTHAL,
-}
-
-
-class SnmpError(Exception):
-    """The agent did not answer, refused the credentials or answered with an error."""
-
-
-def auth_data(secret: Mapping[str, Any]) -> CommunityData | UsmUserData:
-    """pysnmp credentials from a device's decrypted ones (see schemas.SnmpV2c / SnmpV3)."""
-    if secret.get("version") == "2c":
-        return CommunityData(secret["community"], mpModel=1)
-    options: dict[str, Any] = {}
-    if secret.get("auth_protocol"):
-        options.update(authKey=secret["auth_key"], authProtocol=AUTH[secret["auth_protocol"]])
-    if secret.get("priv_protocol"):
-        options.update(privKey=secret["priv_key"], privProtocol=PRIV[secret["priv_protocol"]])
-    return UsmUserData(secret["user"], **options)
 
 
 @dataclass
@@ -126,25 +80,29 @@ class SnmpPoll:
     interfaces: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
-Oid = tuple[int, ...]
 #: The columns of a poll's table walk: CPU, memory, then the IF-MIB ones in IF_COLUMNS' order.
 HOST_COLUMNS = (HR_PROCESSOR_LOAD, HR_STORAGE_TYPE)
-LCD = CommandGeneratorLcdConfigurator()
-_NO_VALUE = (EndOfMibView, NoSuchInstance, NoSuchObject)
 #: Pages of one walk before it is taken for a looping agent.
 MAX_PAGES = 1000
 #: Most repetitions asked for per column in one GETBULK.
 MAX_REPETITIONS = 50
-#: Per (engine target, first column): the most rows a column of that walk had last time.
+#: Per (target, first column): the most rows a column of that walk had last time.
 #: The next walk asks for that many + 1 repetitions (the +1 sees the column end), so an
 #: unchanged table takes one request and little beyond its end. Bounded by the devices.
 _rows_seen: dict[tuple[str, Oid], int] = {}
-#: Per engine target: the hrStorage row of its RAM at the last poll.
+#: Per target: the hrStorage row of its RAM at the last poll.
 _ram_rows: dict[str, Oid] = {}
 
 
 def oid(dotted: str) -> Oid:
     return tuple(int(part) for part in dotted.split("."))
+
+
+def text(value: Any) -> str:
+    """An OCTET STRING's text (agents send UTF-8 or ASCII; anything else is replaced)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return "" if value is None or isinstance(value, NoValue) else str(value)
 
 
 class SnmpClient:
@@ -154,7 +112,7 @@ class SnmpClient:
 
     def __init__(
         self,
-        engine: SnmpEngine,
+        engine: SnmpTransport,
         timeout: float = 1.0,
         retries: int = 1,
         max_varbinds: int = 60,
@@ -165,48 +123,26 @@ class SnmpClient:
         self.max_varbinds = max_varbinds
         self.requests = 0  # request PDUs answered
         self.varbinds = 0  # varbinds in those answers
-        self._get_generator = cmdgen.GetCommandGenerator()
-        self._bulk_generator = cmdgen.BulkCommandGeneratorSingleRun()
 
-    async def target(self, address: str, port: int, secret: Mapping[str, Any]) -> str:
-        """The engine's name for (address, port, credentials), configured on first use."""
-        try:
-            v6 = ipaddress.ip_address(address).version == 6
-        except ValueError:
-            v6 = False
-        cls = Udp6TransportTarget if v6 else UdpTransportTarget
-        transport = await cls.create((address, port), timeout=self.timeout, retries=self.retries)
-        name, _params = LCD.configure(self.engine, auth_data(secret), transport, b"")
-        return str(name)
+    async def target(self, address: str, port: int, secret: Mapping[str, Any]) -> Target:
+        """The engine's target for (address, port, credentials), made on first use."""
+        return await self.engine.target(address, port, secret)
 
-    async def _request(self, send: Callable[..., Any], *args: Any) -> Sequence[Any]:
-        future: asyncio.Future[tuple[Any, Any, Any, Sequence[Any]]]
-        future = asyncio.get_running_loop().create_future()
-
-        def done(
-            _engine: Any, _handle: Any, error: Any, status: Any, index: Any, binds: Any, _ctx: Any
-        ) -> None:
-            if not future.done():  # a poll cut off by its deadline cancelled it
-                future.set_result((error, status, index, binds))
-
-        send(self.engine, *args, done)
-        error, status, index, binds = await future
-        if error:
-            raise SnmpError(str(error))
-        if status:
-            raise SnmpError(f"{status.prettyPrint()} at {index}")
-        self.requests += 1
-        self.varbinds += len(binds)
-        return binds
-
-    async def get(self, target: str, oids: Sequence[Oid]) -> dict[Oid, Any]:
-        """One GET of every OID in ``oids``: OID -> value."""
-        binds = await self._request(
-            self._get_generator.send_varbinds, target, None, "", [(o, None) for o in oids]
+    async def _request(
+        self, target: Target, tag: int, oids: Sequence[Oid], a: int = 0, b: int = 0
+    ) -> list[tuple[Oid, Any]]:
+        answer = await self.engine.request(
+            target, tag, oids, a, b, timeout=self.timeout, retries=self.retries
         )
-        return {name.asTuple(): value for name, value in binds}
+        self.requests += 1
+        self.varbinds += len(answer.varbinds)
+        return answer.varbinds
 
-    async def walk(self, target: str, columns: Sequence[Oid]) -> list[dict[str, Any]]:
+    async def get(self, target: Target, oids: Sequence[Oid]) -> dict[Oid, Any]:
+        """One GET of every OID in ``oids``: OID -> value."""
+        return dict(await self._request(target, ber.GET, oids))
+
+    async def walk(self, target: Target, columns: Sequence[Oid]) -> list[dict[str, Any]]:
         """Every column of ``columns`` walked side by side by GETBULK: per column, row
         index (the OID's suffix, dotted) -> value. A column leaves the walk at its first
         OID outside it (or at the end of the MIB); the others go on where they were.
@@ -214,7 +150,7 @@ class SnmpClient:
         rows: list[dict[str, Any]] = [{} for _ in columns]
         cursor = list(columns)
         active = list(range(len(columns)))
-        key = (target, columns[0])
+        key = (target.key, columns[0])
         seen = _rows_seen.get(key)
         for _page in range(MAX_PAGES):
             if not active:
@@ -225,13 +161,7 @@ class SnmpClient:
             else:
                 repetitions = max(1, min(MAX_REPETITIONS, self.max_varbinds // len(active)))
             binds = await self._request(
-                self._bulk_generator.send_varbinds,
-                target,
-                None,
-                "",
-                0,
-                repetitions,
-                [(cursor[j], None) for j in active],
+                target, ber.GETBULK, [cursor[j] for j in active], 0, repetitions
             )
             if not binds:
                 return rows
@@ -240,8 +170,8 @@ class SnmpClient:
                 j = active[k % len(active)]
                 if j in finished:
                     continue
-                column, at = columns[j], name.asTuple()
-                if isinstance(value, _NO_VALUE) or at[: len(column)] != column or at <= cursor[j]:
+                column, at = columns[j], name
+                if isinstance(value, NoValue) or at[: len(column)] != column or at <= cursor[j]:
                     finished.add(j)
                     continue
                 rows[j][".".join(map(str, at[len(column) :]))] = value
@@ -257,20 +187,20 @@ class SnmpClient:
         at = datetime.now(UTC)
         # The RAM row's size and use ride in the system GET when the row is known from the
         # last poll (checked against this poll's storage types below).
-        known_row = _ram_rows.get(target)
+        known_row = _ram_rows.get(target.key)
         first = [_SYS_UPTIME, _SYS_NAME, _SYS_DESCR]
         if known_row is not None:
             first += [_HR_STORAGE_SIZE + known_row, _HR_STORAGE_USED + known_row]
         system = await self.get(target, first)
         try:
             uptime = int(system[_SYS_UPTIME]) / 100
-        except (KeyError, TypeError, ValueError, PyAsn1Error) as exc:
+        except (KeyError, TypeError, ValueError) as exc:
             raise SnmpError(f"no sysUpTime in the answer ({exc})") from None
         poll = SnmpPoll(
             at=at,
             uptime_s=uptime,
-            name=str(system.get(_SYS_NAME, "")),
-            descr=str(system.get(_SYS_DESCR, "")),
+            name=text(system.get(_SYS_NAME)),
+            descr=text(system.get(_SYS_DESCR)),
         )
         # One request of a device at a time: what is in flight is bounded by the devices
         # in flight, so a busy process answers its backlog before the requests time out.
@@ -278,24 +208,24 @@ class SnmpClient:
         cpu = [int(v) for v in loads.values()]
         if cpu:
             poll.cpu_pct = sum(cpu) / len(cpu)
-        ram = [i for i, t in types.items() if t.asTuple() == _HR_STORAGE_RAM]
+        ram = [i for i, t in types.items() if t == _HR_STORAGE_RAM]
         if ram:  # its size and use by GET rather than two columns of every storage row
             row = oid(ram[0])
             size_oid, used_oid = _HR_STORAGE_SIZE + row, _HR_STORAGE_USED + row
             memory = system if row == known_row else await self.get(target, (size_oid, used_oid))
-            _ram_rows[target] = row
+            _ram_rows[target.key] = row
             try:
                 size, used = int(memory[size_oid]), int(memory[used_oid])
-            except (KeyError, TypeError, ValueError, PyAsn1Error):
+            except (KeyError, TypeError, ValueError):
                 size = used = 0  # gone since (noSuchInstance): no memory figure
             if size:
                 poll.mem_pct = 100.0 * used / size
         else:
-            _ram_rows.pop(target, None)
+            _ram_rows.pop(target.key, None)
         poll.interfaces = await self._interfaces(target)
         return poll
 
-    async def _interfaces(self, target: str) -> dict[str, dict[str, float]]:
+    async def _interfaces(self, target: Target) -> dict[str, dict[str, float]]:
         """The IF-MIB walk; a second walk of ifTable's ifDescr and 32-bit octet counters
         only when some interface lacks its ifName or its 64-bit counters."""
         columns = dict(zip(IF_COLUMNS, await self.walk(target, _IF_WALK), strict=True))
@@ -317,9 +247,9 @@ class SnmpClient:
                 values.update({k: float(int(fallback[k][index])) for k in hc})
                 values[OCTETS_BITS] = 32.0
             if index in names:
-                name = str(names[index])
+                name = text(names[index])
             else:
-                name = str(fallback.get("descr", {}).get(index, ""))
+                name = text(fallback.get("descr", {}).get(index))
             out[name or f"if{index}"] = values
         return out
 

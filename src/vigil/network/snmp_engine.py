@@ -1,14 +1,14 @@
-"""One pysnmp ``SnmpEngine`` per process, on an event loop of its own.
+"""One SNMP engine (:class:`~vigil.network.snmp_transport.SnmpTransport`) per process, on
+an event loop of its own.
 
-pysnmp binds an engine to the event loop it first ran on: its transport dispatcher keeps
-that loop, its UDP socket is an asyncio transport of that loop and its timer is a task there
-(lextudio/pysnmp#237: an engine reused under a second ``asyncio.run`` hangs). Jobs, however,
-run on whatever thread the scheduler or the Celery thread pool gives them, each one
-synchronous. So the process keeps one daemon thread running one loop forever; the engine is
-created on it and every SNMP coroutine of the process runs there
-(:meth:`SnmpRuntime.run` hands it over with ``run_coroutine_threadsafe`` and waits). What
-is kept across polls and jobs: the engine (one UDP socket per address family, the targets
-and credentials already configured, the v3 agents' discovered engine ids and clocks).
+The engine's UDP sockets are asyncio transports of the loop they were opened on, and its
+timers and pending requests live there too. Jobs, however, run on whatever thread the
+scheduler or the Celery thread pool gives them, each one synchronous. So the process keeps
+one daemon thread running one loop forever; the engine lives on it and every SNMP coroutine
+of the process runs there (:meth:`SnmpRuntime.run` hands it over with
+``run_coroutine_threadsafe`` and waits). What is kept across polls and jobs: one UDP socket
+per address family, the targets and credentials, the v3 agents' discovered engine ids,
+clocks and localised keys.
 
 A child made by ``fork`` does not inherit threads: :func:`runtime` notices the new pid and
 starts its own.
@@ -23,13 +23,13 @@ from collections.abc import Coroutine
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
+from vigil.network.snmp_transport import SnmpTransport
 
 T = TypeVar("T")
 
 
 class SnmpRuntime:
-    """A daemon thread running one event loop, and the ``SnmpEngine`` that lives on it."""
+    """A daemon thread running one event loop, and the SNMP engine that lives on it."""
 
     def __init__(self) -> None:
         self.pid = os.getpid()
@@ -38,7 +38,7 @@ class SnmpRuntime:
         self._thread = threading.Thread(target=self._main, name="vigil-snmp", daemon=True)
         self._thread.start()
         self._ready.wait()
-        self.engine: SnmpEngine = self.run(self._create_engine())
+        self.engine: SnmpTransport = self.run(self._create_engine())
 
     def _main(self) -> None:
         asyncio.set_event_loop(self.loop)
@@ -46,8 +46,8 @@ class SnmpRuntime:
         self.loop.run_forever()
 
     @staticmethod
-    async def _create_engine() -> SnmpEngine:
-        return SnmpEngine()  # its dispatcher is made on first use, on this running loop
+    async def _create_engine() -> SnmpTransport:
+        return SnmpTransport()  # its sockets are opened on first use, on this running loop
 
     def submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
@@ -69,9 +69,7 @@ class SnmpRuntime:
             return
 
         async def shut() -> None:
-            dispatcher = self.engine.transport_dispatcher
-            if dispatcher is not None:
-                dispatcher.close_dispatcher()
+            self.engine.close()
 
         try:
             self.run(shut(), timeout=5)

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
 from sqlalchemy import Table, and_, func, select
 from sqlalchemy.orm import Session
 
@@ -28,6 +27,7 @@ from vigil.network.credentials import Vault
 from vigil.network.models import Device, Sample
 from vigil.network.polling import POLL_SUCCESS, POLLS, is_due
 from vigil.network.snmp import OCTETS_BITS, SnmpClient, SnmpPoll
+from vigil.network.snmp_transport import SnmpTransport
 from vigil.settings import Settings
 
 SAMPLES: Table = Sample.__table__  # type: ignore[assignment]
@@ -104,7 +104,7 @@ def due_targets(
 
 
 async def poll_many(
-    targets: Sequence[SnmpTarget], settings: Settings, engine: SnmpEngine
+    targets: Sequence[SnmpTarget], settings: Settings, engine: SnmpTransport
 ) -> tuple[list[SnmpResult], SnmpClient]:
     """Polls ``targets`` with at most ``network_snmp_concurrency`` in flight, each cut off
     after ``network_snmp_deadline_seconds``; runs on ``engine``'s loop. Also returns the
