@@ -308,6 +308,83 @@ def test_filters_paging_and_the_partial(db: TransactionalDatabase) -> None:
         assert "text/html" in refused.headers["content-type"]
 
 
+def test_the_tables_rows_are_the_apis_devices_with_their_state(db: TransactionalDatabase) -> None:
+    """``device_queries.table_rows`` (the table's own query: columns, not ORM objects) gives
+    for every filter the devices and total that ``service.list_devices`` (the API's) gives,
+    in name order, each with its state's columns ("unknown" without a state row)."""
+    ids = {}
+    for i in range(12):
+        ids[i] = add_device(
+            db,
+            name=f"row-{11 - i:02d}",  # created out of name order
+            address=f"10.0.4.{i + 1}",
+            site="waw" if i % 2 else None,
+            tags=["core"] if i % 3 == 0 else ["edge", "lab"],
+            type="switch" if i % 4 == 0 else "router",
+            enabled=i != 7,
+        )
+    polled = datetime(2026, 12, 4, 10, 0, 0, 250_000, tzinfo=UTC)
+    set_state(db, ids[1], "down", failures=3)
+    set_state(db, ids[2], "up", last_rtt_ms=1.25, last_loss_pct=50.0, last_poll_at=polled)
+    set_state(db, ids[3], "unknown")
+    filters = [
+        service.DeviceFilter(),
+        service.DeviceFilter(q="ROW-0"),
+        service.DeviceFilter(q="10.0.4.1"),
+        service.DeviceFilter(site="waw"),
+        service.DeviceFilter(tag="core"),
+        service.DeviceFilter(tag="lab", site="waw"),
+        service.DeviceFilter(status="up"),
+        service.DeviceFilter(status="down"),
+        service.DeviceFilter(status="unknown"),
+        service.DeviceFilter(q="nothing"),
+    ]
+    with db.session() as session:
+        for flt in filters:
+            for limit, offset in ((50, 0), (5, 0), (5, 5), (5, 10), (5, 50)):
+                rows, total = device_queries.table_rows(session, flt, limit, offset)
+                views, expected = service.list_devices(session, flt, limit, offset)
+                assert total == expected, (flt, limit, offset)
+                assert [r.id for r in rows] == [v.device.id for v in views], (flt, offset)
+        rows, total = device_queries.table_rows(session, service.DeviceFilter(), 50, 0)
+    assert total == 12
+    assert [r.name for r in rows] == [f"row-{n:02d}" for n in range(12)]
+    by_id = {r.id: r for r in rows}
+    up = by_id[ids[2]]
+    assert (up.status, up.last_rtt_ms, up.last_loss_pct) == ("up", 1.25, 50.0)
+    assert up.last_poll_at == polled
+    assert (up.address, up.site, up.tags, up.type) == ("10.0.4.3", None, ",edge,lab,", "router")
+    assert by_id[ids[1]].status == "down"
+    never = by_id[ids[0]]
+    assert (never.status, never.last_rtt_ms, never.last_poll_at) == ("unknown", None, None)
+    assert (never.site, never.tags, never.type) == (None, ",core,", "switch")
+    assert not by_id[ids[7]].enabled
+    assert by_id[ids[7]].site == "waw"
+    with db.session() as session:
+        device = session.get(Device, ids[2])
+        assert device is not None
+        assert up.created_at == device.created_at  # the sparklines' windows are keyed by it
+
+
+def test_a_row_of_the_table_escapes_what_users_typed(db: TransactionalDatabase) -> None:
+    """The rows are built as HTML in Python: a name, address, site, type or tag with markup
+    in it is shown as text (the API refuses such addresses, types and tags; the table does
+    not count on it)."""
+    client = browser(db, Role.VIEWER)
+    add_device(db, name='<b>"x"</b>', site="a&b")
+    with db.session(write=True) as session:
+        session.add(Device(name="odd", address="host<1>.example", type="<u>", tags=",<i>,t'1,"))
+    html = client.get("/network", headers=HTMX).text
+    assert "<b>" not in html
+    assert "<i>" not in html
+    assert "<u>" not in html
+    assert "<td>&lt;u&gt;</td>" in html
+    assert "&lt;b&gt;&#34;x&#34;&lt;/b&gt;" in html
+    assert "<code>host&lt;1&gt;.example</code>" in html
+    assert "<td>a&amp;b</td>" in html
+    assert '<span class="tag">&lt;i&gt;</span>, <span class="tag">t&#39;1</span>' in html
+
+
 # --- the device page ------------------------------------------------------------------------
 
 

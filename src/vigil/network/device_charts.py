@@ -81,11 +81,12 @@ NO_SPARK = Markup('<span class="muted">\u2013</span>')
 
 @lru_cache(maxsize=128)
 def _points_format(count: int) -> str:
-    """``"1.0,%.1f 3.0,%.1f …"``: the x of ``count`` points across the width, fixed for a
+    """``"1,%.1f 3,%.1f …"``: the x of ``count`` points across the width, fixed for a
     count, so a row formats only its y values, in one ``%`` (a 200-row table draws 12,000
-    points: one f-string each took a quarter of the table's time)."""
+    points: one f-string each took a quarter of the table's time); a whole x without its
+    ".0" (60 points are 2 px apart: 24 KB less of a 200-row table)."""
     step = (SPARK_WIDTH - 2) / (count - 1)
-    return " ".join(f"{1 + i * step:.1f},%.1f" for i in range(count))
+    return " ".join(f"{1 + i * step:.1f}".removesuffix(".0") + ",%.1f" for i in range(count))
 
 
 @lru_cache(maxsize=2048)

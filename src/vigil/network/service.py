@@ -8,10 +8,10 @@ import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
-from sqlalchemy import Float, and_, cast, delete, func, null, or_, select, update
+from sqlalchemy import Float, Select, and_, cast, delete, func, null, or_, select, update
 from sqlalchemy.orm import Session
 
 from vigil.core.auth import audit
@@ -122,6 +122,9 @@ def _audit_view(device: Device) -> dict[str, Any]:
 # --- reading --------------------------------------------------------------------------------
 
 
+_Sel = TypeVar("_Sel", bound="Select[*tuple[Any, ...]]")
+
+
 @dataclass(frozen=True)
 class DeviceFilter:
     q: str | None = None
@@ -137,6 +140,14 @@ def list_devices(
     session: Session, flt: DeviceFilter, limit: int, offset: int
 ) -> tuple[list[DeviceView], int]:
     stmt = select(Device, DeviceState).outerjoin(DeviceState, DeviceState.device_id == Device.id)
+    stmt = filter_devices(stmt, flt)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = session.execute(stmt.order_by(Device.name).limit(limit).offset(offset)).all()
+    return [DeviceView(d, s) for d, s in rows], total
+
+
+def filter_devices(stmt: _Sel, flt: DeviceFilter) -> _Sel:
+    """``stmt`` (a select from devices outer-joined to their state) narrowed to ``flt``."""
     if flt.q:
         like = f"%{flt.q.lower()}%"
         stmt = stmt.where(
@@ -157,9 +168,7 @@ def list_devices(
             stmt = stmt.where(or_(DeviceState.status.is_(None), DeviceState.status == "unknown"))
         else:
             stmt = stmt.where(DeviceState.status == flt.status)
-    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    rows = session.execute(stmt.order_by(Device.name).limit(limit).offset(offset)).all()
-    return [DeviceView(d, s) for d, s in rows], total
+    return stmt
 
 
 def get_device(session: Session, device_id: int) -> Device:
