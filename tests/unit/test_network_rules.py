@@ -324,6 +324,29 @@ def test_snmp_rules_read_cpu_memory_and_each_interface() -> None:
     assert [(o.subject, o.breaching) for o in errors] == [("eth0", True), ("eth1", False)]
 
 
+def test_snmp_down_reads_the_failed_polls_and_the_others_only_answered_ones() -> None:
+    """A device whose last SNMP polls failed: snmp_down breaches with the count, unless
+    ICMP says the device is down; cpu and the interface kinds see only the last answered
+    poll (already observed: the evaluation skips it), or nothing when none is left."""
+    rule = spec("snmp_down")
+    answered = rules.SnmpSnapshot(T0, {"snmp.cpu_pct": 99.0, "if.eth0.oper": 2.0}, {})
+    [ok] = rules.snmp_observations(rule, answered)
+    assert (ok.at, ok.breaching, ok.value) == (T0, False, 0.0)
+    later = T0 + timedelta(minutes=2)
+    failing = rules.SnmpSnapshot(T0, answered.values, {}, polled_at=later, failures=2)
+    [down] = rules.snmp_observations(rule, failing)
+    assert (down.at, down.breaching, down.value) == (later, True, 2.0)
+    assert rules.snmp_observations(rule, failing, device_down=True) == []
+    [cpu] = rules.snmp_observations(spec("cpu", threshold=90.0), failing)
+    assert cpu.at == T0  # the answered poll's, not the failed one's
+    nothing = rules.SnmpSnapshot(later, {}, {}, polled_at=later, failures=3)
+    assert rules.snmp_observations(spec("cpu", threshold=90.0), nothing) == []
+    assert rules.snmp_observations(spec("interface_down"), nothing) == []
+    assert rules.describe("snmp_down", "", 3.0, None) == (
+        "the SNMP agent does not answer (3 failed polls)"
+    )
+
+
 def test_a_due_suppressed_alert_stays_pending_and_an_acknowledged_one_stays_acknowledged() -> None:
     rule = spec("cpu", threshold=50.0, recover_after=1)
     hot = rules.Observation("", T0, True, 99.0)

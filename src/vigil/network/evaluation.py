@@ -26,7 +26,7 @@ from vigil.network.snmp_polling import COUNTER32_BITS, counter_rate
 
 T = TypeVar("T")
 AlertKey = tuple[int, int | None, str, str]  # device, rule id (None: built-in), kind, subject
-SNMP_METRICS = ("snmp.uptime_s", "snmp.cpu_pct", "snmp.mem_pct")
+SNMP_METRICS = ("snmp.ok", "snmp.uptime_s", "snmp.cpu_pct", "snmp.mem_pct")
 
 
 @dataclass
@@ -79,7 +79,8 @@ def snmp_snapshots(
     session: Session, devices: Sequence[Device], now: datetime
 ) -> dict[int, SnmpSnapshot]:
     """Per device, its last answered SNMP poll within three intervals (one query over the
-    recent samples, by the time index), with interface error rates from the poll before."""
+    recent samples, by the time index), with interface error rates from the poll before,
+    and its last poll (``snmp.ok``) with the failed ones since the last answered."""
     polled = [d for d in devices if d.snmp_interval_seconds]
     if not polled:
         return {}
@@ -105,13 +106,19 @@ def snmp_snapshots(
     out = {}
     for device_id, by_ts in polls.items():
         answered = sorted((ts for ts, v in by_ts.items() if "snmp.uptime_s" in v), reverse=True)
-        if not answered:
+        tried = sorted((ts for ts, v in by_ts.items() if "snmp.ok" in v), reverse=True)
+        newest = answered[0] if answered else None
+        failed = [ts for ts in tried if newest is None or ts > newest]
+        last = tried[0] if failed else None
+        if newest is None:
+            if last is not None:  # only failed polls in the window
+                out[device_id] = SnmpSnapshot(last, {}, {}, last, len(failed))
             continue
-        at, values = answered[0], by_ts[answered[0]]
+        values = by_ts[newest]
         rates: dict[str, float] = {}
         if len(answered) > 1:
-            rates = _error_rates(answered[1], by_ts[answered[1]], at, values)
-        out[device_id] = SnmpSnapshot(at, values, rates)
+            rates = _error_rates(answered[1], by_ts[answered[1]], newest, values)
+        out[device_id] = SnmpSnapshot(newest, values, rates, last, len(failed))
     return out
 
 
@@ -143,6 +150,10 @@ def _error_rates(
         else:
             rates[name] = total
     return rates
+
+
+def _icmp_down(state: DeviceState) -> bool:
+    return state.status in ("down", "unreachable")
 
 
 def _suppression(
@@ -269,7 +280,8 @@ def _device(
         if rule.source == "icmp":
             observations = rules.icmp_observations(rule, icmp_state) if icmp_state else []
         else:
-            observations = rules.snmp_observations(rule, snap) if snap else []
+            down = icmp_state is not None and _icmp_down(run.states[device.id])
+            observations = rules.snmp_observations(rule, snap, down) if snap else []
         for obs in observations:
             key = (device.id, rule.id, rule.kind, obs.subject)
             alert = _observe(

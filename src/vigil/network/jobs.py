@@ -67,7 +67,8 @@ def icmp_sweep(ctx: JobContext) -> JobResult:
 
 def snmp_sweep(ctx: JobContext) -> JobResult:
     """Polls the devices due an SNMP poll (``params["devices"]``: these ids, due or not),
-    stores their samples, interface rates included, and runs the SNMP alert rules."""
+    stores their samples, interface rates included, and runs the SNMP alert rules over
+    them."""
     only = ctx.params.get("devices")
     vault = Vault.from_settings(ctx.settings)
     with ctx.db.session() as session:
@@ -78,7 +79,9 @@ def snmp_sweep(ctx: JobContext) -> JobResult:
     with ctx.db.session(write=True) as session:
         samples, ok, failed = snmp_polling.store_results(session, results)
     ctx.rows_written += samples
-    _evaluate(ctx, [r.target.id for r in results if r.poll is not None], ("snmp",))
+    # Every polled device: a failed poll is snmp_down's observation (the other SNMP kinds
+    # read the last answered poll only, so for them a failed poll changes nothing).
+    _evaluate(ctx, [r.target.id for r in results], ("snmp",))
     errors = "; ".join(f"{r.target.address}: {r.error}" for r in results if r.error)
     return JobResult(
         "ok",

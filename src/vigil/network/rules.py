@@ -14,6 +14,12 @@ reads the latest poll of one collector:
   down or testing) is not an alarm. A poll without ifAdminStatus counts as admin up.
 - ``interface_errors`` (SNMP): per interface, in + out errors per second since the
   previous poll > ``threshold``.
+- ``snmp_down`` (SNMP): the last SNMP poll got no answer (timeout, refused credentials)
+  while ICMP does not say the device is down (that is ``device_down``'s): the agent, not the
+  device, is gone. Its value: the failed SNMP polls in a row.
+
+The other SNMP kinds read the last *answered* poll only: when polls fail, they see nothing
+new and their alerts keep their state (no data is not a recovery).
 
 The threshold kinds are due once the condition has held for ``for_seconds`` (the pending
 period, from the pending alert's start: fewer than ``recover_after`` good observations in
@@ -35,7 +41,14 @@ from vigil.network import alerting
 from vigil.network.alerting import Counters, DownRule, Suppression
 
 Kind = Literal[
-    "device_down", "packet_loss", "rtt", "interface_down", "interface_errors", "cpu", "memory"
+    "device_down",
+    "packet_loss",
+    "rtt",
+    "interface_down",
+    "interface_errors",
+    "cpu",
+    "memory",
+    "snmp_down",
 ]
 Source = Literal["icmp", "snmp"]
 OPEN_STATES = ("pending", "firing", "acknowledged")
@@ -66,6 +79,7 @@ KINDS: dict[str, KindInfo] = {
     ),
     "cpu": KindInfo("snmp", "HighCpu", "High CPU", (0, 100), "%"),
     "memory": KindInfo("snmp", "HighMemory", "High memory", (0, 100), "%"),
+    "snmp_down": KindInfo("snmp", "SnmpDown", "SNMP not answering", None),
 }
 
 
@@ -186,11 +200,16 @@ class IcmpState:
 @dataclass(frozen=True)
 class SnmpSnapshot:
     """The device's last answered SNMP poll: its samples, and per interface the error rate
-    since the poll before (when known)."""
+    since the poll before (when known); and its last poll, answered or not. A device whose
+    recent polls all failed has no samples (``at`` is then the last poll's time)."""
 
     at: datetime
     values: Mapping[str, float]
     error_rates: Mapping[str, float]
+    #: The last poll's time (None: the answered one) and the failed polls since the last
+    #: answered one (0: the last poll answered).
+    polled_at: datetime | None = None
+    failures: int = 0
 
     def interfaces(self) -> list[str]:
         return sorted({m[3:-5] for m in self.values if m.startswith("if.") and m.endswith(".oper")})
@@ -225,7 +244,16 @@ def icmp_observations(rule: RuleSpec, state: IcmpState) -> list[Observation]:
     return [Observation("", at, _over(value, rule.threshold), value)]
 
 
-def snmp_observations(rule: RuleSpec, snap: SnmpSnapshot) -> list[Observation]:
+def snmp_observations(
+    rule: RuleSpec, snap: SnmpSnapshot, device_down: bool = False
+) -> list[Observation]:
+    """``device_down``: ICMP says the device is down or unreachable, so a failing SNMP
+    poll is no news (``snmp_down`` sees nothing)."""
+    if rule.kind == "snmp_down":
+        if device_down:
+            return []
+        at = snap.polled_at or snap.at
+        return [Observation("", at, snap.failures > 0, float(snap.failures))]
     if rule.kind in ("cpu", "memory"):
         value = snap.values.get(f"snmp.{'cpu' if rule.kind == 'cpu' else 'mem'}_pct")
         if value is None:
@@ -255,6 +283,8 @@ def describe(rule_kind: str, subject: str, value: float | None, threshold: float
     where = f" on {subject}" if subject else ""
     if rule_kind == "interface_down":
         return f"interface {subject} is down (oper status {value:g})"
+    if rule_kind == "snmp_down":
+        return f"the SNMP agent does not answer ({value:g} failed polls)"
     limit = f" (> {threshold:g}{info.unit})" if threshold is not None else ""
     return f"{info.title.lower()}{where}: {value:.4g}{info.unit}{limit}"
 

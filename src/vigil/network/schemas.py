@@ -253,7 +253,14 @@ class AlertOut(BaseModel):
 # --- alert rules ------------------------------------------------------------------------------
 
 RuleKind = Literal[
-    "device_down", "packet_loss", "rtt", "interface_down", "interface_errors", "cpu", "memory"
+    "device_down",
+    "packet_loss",
+    "rtt",
+    "interface_down",
+    "interface_errors",
+    "cpu",
+    "memory",
+    "snmp_down",
 ]
 Severity = Literal["info", "warning", "critical"]
 Glob = Annotated[
@@ -306,7 +313,8 @@ class _RuleFields(BaseModel):
     threshold: float | None = Field(
         None,
         description="packet_loss, cpu, memory: % (0 to under 100); rtt: ms; "
-        "interface_errors: errors per second. None for device_down and interface_down.",
+        "interface_errors: errors per second. None for device_down, interface_down and "
+        "snmp_down.",
     )
     failures: Annotated[int, Field(ge=1, le=1000)] | None = Field(
         None, description="device_down: consecutive failed polls before it fires (default 3)."
