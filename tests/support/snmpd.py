@@ -20,6 +20,16 @@ from tests.conftest import service_unavailable
 COMMUNITY = "vigil-test"
 USER, AUTH_KEY, PRIV_KEY = "vigilv3", "auth-pass-123", "priv-pass-123"
 SNMPD = "/usr/sbin/snmpd"
+#: More v3 users, one per security level and protocol pair the collector offers:
+#: name -> (authentication, privacy); passphrases AUTH_KEY and PRIV_KEY.
+V3_USERS: dict[str, tuple[str | None, str | None]] = {
+    "md5des": ("MD5", "DES"),
+    "shaaes": ("SHA", "AES"),
+    "sha224aes192": ("SHA224", "AES192"),
+    "sha512aes256": ("SHA512", "AES256"),
+    "sha384auth": ("SHA384", None),
+    "noauth": (None, None),
+}
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,16 @@ class Snmpd:
             "priv_protocol": "AES",
             "priv_key": PRIV_KEY,
         }
+
+    def v3_user(self, name: str) -> dict[str, Any]:
+        """The credentials of one of :data:`V3_USERS`."""
+        auth, priv = V3_USERS[name]
+        secret: dict[str, Any] = {"version": "3", "user": name}
+        if auth:
+            secret.update(auth_protocol=auth, auth_key=AUTH_KEY)
+        if priv:
+            secret.update(priv_protocol=priv, priv_key=PRIV_KEY)
+        return secret
 
 
 def _free_udp_port() -> int:
@@ -69,6 +89,16 @@ def _answers(port: int, address: str = "127.0.0.1") -> bool:
         timeout=5,
     )
     return done.returncode == 0
+
+
+def _user_lines(name: str, auth: str | None, priv: str | None, view: str) -> str:
+    create = f"createUser {name}"
+    if auth:
+        create += f' {auth} "{AUTH_KEY}"'
+    if priv:
+        create += f' {priv} "{PRIV_KEY}"'
+    level = "priv" if priv else "auth" if auth else "noauth"
+    return f"{create}\nrouser {name} {level}{view}\n"
 
 
 @contextmanager
@@ -106,6 +136,7 @@ def snmpd(
         + f"rocommunity {COMMUNITY} {sources}{view}\n"
         + f'createUser {USER} SHA256 "{AUTH_KEY}" AES "{PRIV_KEY}"\n'
         + f"rouser {USER} priv{view}\n"
+        + "".join(_user_lines(name, auth, priv, view) for name, (auth, priv) in V3_USERS.items())
     )
     prefix = ["ip", "netns", "exec", namespace] if namespace else []
     proc = subprocess.Popen(

@@ -398,8 +398,6 @@ class SnmpTransport:
             zeroed = data[:auth_at] + bytes(keys.auth_len) + data[auth_end:]
             if keys.digest(zeroed) != data[auth_at:auth_end]:
                 raise ValueError("wrong digest (a forged or corrupted answer)")
-            if (boots, engine_time) >= (target.boots, target.engine_time):
-                target.set_clock(boots, engine_time)
         elif keys is None:  # the discovery's report: the agent's engine id and clock
             target.engine_id = engine_id
             target.set_clock(boots, engine_time)
@@ -415,7 +413,14 @@ class SnmpTransport:
         _context_engine, i = ber.read_octets(scoped, i)
         _context_name, i = ber.read_octets(scoped, i)
         answer = ber.read_pdu(scoped, i)
-        if answer.tag != ber.REPORT and not flags & 0x01 and target.user and target.user.auth:
+        if flags & 0x01:
+            # RFC 3414 3.2.7: a later clock is taken. So is any clock of an authenticated
+            # notInTimeWindow report: an agent that lost its boots count on a restart
+            # (some do) would otherwise be out of the window for good.
+            later = (boots, engine_time) > (target.boots, target.engine_time)
+            if later or (answer.tag == ber.REPORT and _report_oid(answer) == NOT_IN_TIME_WINDOW):
+                target.set_clock(boots, engine_time)
+        elif answer.tag != ber.REPORT and target.user and target.user.auth:
             raise ValueError("an unauthenticated answer to an authenticated request")
         return answer
 
@@ -431,5 +436,5 @@ _ERROR_STATUS = {
     4: "readOnly",
     5: "genErr",
     6: "noAccess",
-    16: "authorizationError",
+    16: "authorizationError (the agent's access rules refuse this user or security level)",
 }

@@ -1,0 +1,233 @@
+"""The collector's SNMP engine (vigil.network.snmp_transport) against Debian's snmpd: every
+security level and protocol pair, refusals that say why, the v3 clock resynchronised,
+retries counted on the wire, forged answers dropped, one discovery per agent."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.support.snmpd import AUTH_KEY, COMMUNITY, PRIV_KEY, V3_USERS, Snmpd, snmpd
+from vigil.network import snmp_ber as ber
+from vigil.network.snmp_transport import SnmpError, SnmpTransport, Target
+
+SYS_UPTIME, SYS_NAME = (1, 3, 6, 1, 2, 1, 1, 3, 0), (1, 3, 6, 1, 2, 1, 1, 5, 0)
+
+
+@pytest.fixture(scope="module")
+def agent() -> Iterator[Snmpd]:
+    with snmpd() as running:
+        yield running
+
+
+def _run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+async def _get(secret: dict[str, Any], port: int, **options: Any) -> tuple[Target, ber.Pdu]:
+    transport = SnmpTransport()
+    try:
+        target = await transport.target("127.0.0.1", port, secret)
+        return target, await transport.request(target, ber.GET, [SYS_UPTIME, SYS_NAME], **options)
+    finally:
+        transport.close()
+
+
+def _sys_name(port: int) -> bytes:
+    out = subprocess.run(
+        ["snmpget", "-v2c", "-c", COMMUNITY, "-Oqv", f"127.0.0.1:{port}", ".1.3.6.1.2.1.1.5.0"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return out.strip().strip('"').encode()
+
+
+@pytest.mark.parametrize("user", ["v2c", "v3", *V3_USERS])
+def test_every_security_level_and_protocol_pair_reads_what_snmpget_reads(
+    agent: Snmpd, user: str
+) -> None:
+    secret = {"v2c": agent.v2c, "v3": agent.v3}.get(user) or agent.v3_user(user)
+    target, answer = _run(_get(secret, agent.port))
+    values = dict(answer.varbinds)
+    assert values[SYS_NAME] == _sys_name(agent.port)
+    assert isinstance(values[SYS_UPTIME], int)
+    assert values[SYS_UPTIME] > 0
+    if user != "v2c":
+        assert target.engine_id.startswith(b"\x80")  # discovered (RFC 3411 format)
+        assert target.boots >= 1
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"auth_key": "not-the-auth-key"}, "wrong digest"),
+        ({"user": "nobody-here"}, "unknown user name"),
+        ({"priv_protocol": None, "priv_key": None}, "authorizationError .* security level"),
+    ],
+)
+def test_refusals_say_what_is_wrong(agent: Snmpd, change: dict[str, Any], says: str) -> None:
+    with pytest.raises(SnmpError, match=says):
+        _run(_get({**agent.v3, **change}, agent.port, timeout=0.5, retries=0))
+
+
+def test_a_wrong_privacy_key_fails_without_a_value(agent: Snmpd) -> None:
+    """The agent cannot decrypt the request: it reports a decryption error (or, some
+    agents, says nothing); either way the request fails and says so, never with values."""
+    with pytest.raises(SnmpError, match=r"decryption error|no answer"):
+        _run(_get({**agent.v3, "priv_key": "not-the-priv-key"}, agent.port, timeout=0.5))
+
+
+def test_a_wrong_community_times_out_after_every_try(agent: Snmpd) -> None:
+    with pytest.raises(SnmpError, match=r"no answer .* within 0.3 s \(2 tries\)"):
+        _run(_get({**agent.v2c, "community": "wrong"}, agent.port, timeout=0.3, retries=1))
+
+
+@pytest.mark.parametrize("skew", ["our clock ahead", "agent rebooted"])
+def test_a_clock_out_of_the_time_window_is_resynchronised_once(agent: Snmpd, skew: str) -> None:
+    """RFC 3414 3.2.7: a request outside the agent's 150 s window gets a notInTimeWindow
+    report carrying the agent's clock; the engine takes it and sends the request again."""
+
+    async def scenario() -> tuple[int, tuple[int, int], ber.Pdu, tuple[int, int]]:
+        transport = SnmpTransport()
+        target = await transport.target("127.0.0.1", agent.port, agent.v3)
+        await transport.request(target, ber.GET, [SYS_UPTIME])
+        true_clock = (target.boots, target.engine_time)
+        if skew == "our clock ahead":  # an agent that lost its boots count on a restart
+            target.set_clock(target.boots, target.engine_time + 10_000)
+        else:  # what we knew is from before the agent's last restart
+            target.set_clock(target.boots - 1, target.engine_time + 10_000)
+        sent = 0
+        exchange = transport._exchange
+
+        async def counting(*args: Any) -> ber.Pdu:
+            nonlocal sent
+            sent += 1
+            return await exchange(*args)
+
+        transport._exchange = counting  # type: ignore[method-assign]
+        answer = await transport.request(target, ber.GET, [SYS_UPTIME])
+        transport.close()
+        return sent, (target.boots, target.engine_time), answer, true_clock
+
+    sent, (boots, engine_time), answer, (true_boots, true_time) = _run(scenario())
+    assert sent == 2
+    assert boots == true_boots
+    assert true_time <= engine_time < true_time + 60  # the agent's clock, not ours
+    assert answer.tag == ber.RESPONSE
+    assert answer.varbinds[0][0] == SYS_UPTIME
+
+
+@pytest.fixture
+def silent_port() -> Iterator[socket.socket]:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.setblocking(False)
+        yield sock
+
+
+def test_retries_are_sent_on_the_wire_then_the_request_fails(silent_port: socket.socket) -> None:
+    port = silent_port.getsockname()[1]
+    with pytest.raises(SnmpError, match=r"no answer from 127.0.0.1:\d+/v2c within 0.1 s \(3"):
+        _run(_get({"version": "2c", "community": "c"}, port, timeout=0.1, retries=2))
+    datagrams = []
+    while True:
+        try:
+            datagrams.append(silent_port.recv(65535))
+        except BlockingIOError:
+            break
+    assert len(datagrams) == 3
+    assert len(set(datagrams)) == 1  # the same request, sent again
+
+
+def test_a_forged_answer_is_refused(agent: Snmpd) -> None:
+    """One octet of the agent's authenticated answer changed on the way: the digest does
+    not match, the request fails rather than hand over what the answer says."""
+
+    async def scenario() -> None:
+        transport = SnmpTransport()
+        target = await transport.target("127.0.0.1", agent.port, agent.v3)
+        await transport.request(target, ber.GET, [SYS_UPTIME])  # discovery done
+        received = transport.received
+
+        def tamper(data: bytes, addr: tuple[Any, ...]) -> None:
+            received(data[:-3] + bytes((data[-3] ^ 0x01,)) + data[-2:], addr)
+
+        transport.received = tamper  # type: ignore[method-assign]
+        try:
+            await transport.request(target, ber.GET, [SYS_UPTIME], timeout=0.5, retries=0)
+        finally:
+            transport.close()
+
+    with pytest.raises(SnmpError, match="wrong digest"):
+        _run(scenario())
+
+
+def test_requests_of_a_new_agent_share_one_discovery(agent: Snmpd) -> None:
+    async def scenario() -> tuple[int, list[ber.Pdu]]:
+        transport = SnmpTransport()
+        target = await transport.target("127.0.0.1", agent.port, agent.v3_user("shaaes"))
+        discoveries = 0
+        discovery = transport._discovery
+
+        async def counting(*args: Any) -> None:
+            nonlocal discoveries
+            discoveries += 1
+            await discovery(*args)
+
+        transport._discovery = counting  # type: ignore[method-assign]
+        answers = await asyncio.gather(
+            *(transport.request(target, ber.GET, [SYS_UPTIME]) for _ in range(20))
+        )
+        transport.close()
+        return discoveries, list(answers)
+
+    discoveries, answers = _run(scenario())
+    assert discoveries == 1
+    assert all(a.tag == ber.RESPONSE for a in answers)
+
+
+def test_a_poll_cut_off_during_discovery_leaves_it_to_the_next(agent: Snmpd) -> None:
+    """The first request's deadline cancels it while the discovery is in flight; the
+    discovery finishes anyway and the next request uses it."""
+
+    async def scenario() -> ber.Pdu:
+        transport = SnmpTransport()
+        target = await transport.target("127.0.0.1", agent.port, agent.v3_user("md5des"))
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(transport.request(target, ber.GET, [SYS_UPTIME]), 0.0001)
+        answer = await transport.request(target, ber.GET, [SYS_UPTIME])
+        transport.close()
+        return answer
+
+    assert _run(scenario()).tag == ber.RESPONSE
+
+
+def test_passphrases_never_appear_on_the_wire(agent: Snmpd) -> None:
+    async def scenario() -> list[bytes]:
+        transport = SnmpTransport()
+        target = await transport.target("127.0.0.1", agent.port, agent.v3)
+        sent: list[bytes] = []
+        exchange = transport._exchange
+
+        async def recording(target: Target, rid: int, message: bytes, *rest: Any) -> ber.Pdu:
+            sent.append(message)
+            return await exchange(target, rid, message, *rest)
+
+        transport._exchange = recording  # type: ignore[method-assign]
+        await transport.request(target, ber.GET, [SYS_NAME])
+        transport.close()
+        return sent
+
+    messages = _run(scenario())
+    assert len(messages) == 2  # the discovery and the request
+    for message in messages:
+        assert AUTH_KEY.encode() not in message
+        assert PRIV_KEY.encode() not in message
+    assert b"vigilv3" in messages[1]  # the user name is not secret; the PDU is encrypted
+    assert bytes(SYS_NAME[:4]) not in messages[1][-40:]
