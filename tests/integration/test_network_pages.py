@@ -559,6 +559,51 @@ def test_a_day_is_charted_in_the_five_minute_steps_of_its_rollups(
     assert "points, each the mean of a 5 min step (loss: its highest)" in page
 
 
+def test_a_days_series_from_the_rollups_are_each_buckets_mean_and_highest(
+    db: TransactionalDatabase,
+) -> None:
+    """``chart_series`` over a day with the 5 min tier (on PostgreSQL its buckets come as
+    one row of arrays a metric): per metric, each 5 min bucket's mean and highest sample,
+    oldest first, from the rollups up to their watermark and the raw samples after it;
+    another device's samples and a metric without samples stay out."""
+    device = add_device(db, name="rolled", address="10.0.0.12")
+    other = add_device(db, name="neighbour", address="10.0.0.13")
+    now = datetime.now(UTC).replace(microsecond=0)
+    samples = [
+        (metric, now - timedelta(minutes=i), float((i * k) % 11))
+        for i in range(3 * 60)
+        for k, metric in ((7, "icmp.rtt_avg_ms"), (3, "snmp.cpu_pct"))
+    ]
+    add_samples(db, device, samples)
+    add_samples(db, other, [(m, ts, 1000.0) for m, ts, _ in samples])
+    rollups.run(db, Settings(), now)
+    with db.session() as session:
+        watermark = device_queries.rollup_watermark(session, rollups.FIVE_MIN)
+        found = device_queries.chart_series(
+            session,
+            device,
+            ("icmp.rtt_avg_ms", "snmp.cpu_pct", "snmp.mem_pct"),
+            now - timedelta(hours=24),
+            now,
+            tier=rollups.FIVE_MIN,
+        )
+    assert watermark is not None
+    assert watermark < now  # a raw tail
+    assert found["snmp.mem_pct"] == []
+    for metric in ("icmp.rtt_avg_ms", "snmp.cpu_pct"):
+        buckets: dict[int, list[float]] = {}
+        for m, ts, value in samples:
+            if m == metric:
+                buckets.setdefault(int(ts.timestamp()) // 300 * 300, []).append(value)
+        expected = [(t, sum(v) / len(v), max(v)) for t, v in sorted(buckets.items())]
+        got = found[metric]
+        assert [t for t, _, _ in got] == [t for t, _, _ in expected], metric
+        assert [(round(a, 9), h) for _, a, h in got] == [
+            (round(a, 9), h) for _, a, h in expected
+        ], metric
+        assert any(t >= watermark.timestamp() for t, _, _ in got)  # the raw tail is in
+
+
 # --- forms ----------------------------------------------------------------------------------
 
 FIELDS = {
