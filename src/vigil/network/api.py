@@ -249,7 +249,8 @@ def samples(
 KindQ = Annotated[
     RuleKind | None,
     Query(
-        description="device_down, packet_loss, rtt, interface_down, interface_errors, cpu, memory."
+        description="device_down, packet_loss, rtt, interface_down, interface_errors, cpu, "
+        "memory, snmp_down."
     ),
 ]
 AlertIdP = Annotated[int, Path(ge=1, le=MAX_ID, description="The alert's id.")]
