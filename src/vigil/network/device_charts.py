@@ -91,18 +91,17 @@ def _points_format(count: int) -> str:
 
 @lru_cache(maxsize=2048)
 def sparkline(values: tuple[float, ...], label: str) -> Markup:
-    """The SVG of ``_macros.html``'s ``sparkline`` (the same markup and the same points as
-    ``core.web.charts.sparkline_points``), built here once per row instead of by a macro
-    call with its escaping; a dash for fewer than two values. Kept for the same values and
-    label: a refresh before a device's next poll draws nothing again."""
+    """The SVG of ``_macros.html``'s ``sparkline`` (the same markup and, to the rounding
+    of the last digit, the same points as ``core.web.charts.sparkline_points``; a whole x
+    without its ".0"), built here once per row instead of by a macro call with its
+    escaping; a dash for fewer than two values. Kept for the same values and label: a
+    refresh before a device's next poll draws nothing again."""
     if len(values) < 2:
         return NO_SPARK
     low = min(values)
-    span = (max(values) - low) or 1.0
-    tall = SPARK_HEIGHT - 2
-    points = _points_format(len(values)) % tuple(
-        [1 + tall * (1 - (v - low) / span) for v in values]
-    )
+    scale = (SPARK_HEIGHT - 2) / ((max(values) - low) or 1.0)
+    bottom = SPARK_HEIGHT - 1 + low * scale  # y = bottom - v * scale: the lowest at the bottom
+    points = _points_format(len(values)) % tuple([bottom - v * scale for v in values])
     return Markup(
         f'<svg class="sparkline" width="{SPARK_WIDTH}" height="{SPARK_HEIGHT}" '
         f'viewBox="0 0 {SPARK_WIDTH} {SPARK_HEIGHT}" role="img" aria-label="{escape(label)}">'
