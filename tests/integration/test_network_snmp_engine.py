@@ -231,3 +231,29 @@ def test_passphrases_never_appear_on_the_wire(agent: Snmpd) -> None:
         assert PRIV_KEY.encode() not in message
     assert b"vigilv3" in messages[1]  # the user name is not secret; the PDU is encrypted
     assert bytes(SYS_NAME[:4]) not in messages[1][-40:]
+
+
+def test_an_agent_restarted_with_a_new_engine_id_is_discovered_again() -> None:
+    """net-snmp without its saved state (or a replacement device at the same address) has
+    a new engine id: the old one gets an unknownEngineID report, the engine discovers the
+    agent again and the poll goes on, without a restart of ours."""
+
+    async def get(transport: SnmpTransport, port: int, secret: dict[str, Any]) -> bytes:
+        target = await transport.target("127.0.0.1", port, secret)
+        answer = await transport.request(target, ber.GET, [SYS_UPTIME], timeout=1.0)
+        assert answer.tag == ber.RESPONSE
+        return target.engine_id
+
+    loop = asyncio.new_event_loop()
+    transport = SnmpTransport()
+    try:
+        with snmpd() as first:
+            port, secret = first.port, first.v3
+            before = loop.run_until_complete(get(transport, port, secret))
+        with snmpd(port=port) as second:
+            assert second.port == port
+            after = loop.run_until_complete(get(transport, port, secret))
+    finally:
+        transport.close()
+        loop.close()
+    assert before != after

@@ -64,6 +64,11 @@ class Target:
     def set_clock(self, boots: int, engine_time: int) -> None:
         self.boots, self.engine_time, self.clock_at = boots, engine_time, time.monotonic()
 
+    def forget(self) -> None:
+        """Drops what v3 knew of the agent: the next request discovers it again."""
+        self.engine_id, self.keys = b"", None
+        self.set_clock(0, 0)
+
 
 @dataclass(eq=False)
 class _Pending:
@@ -167,15 +172,22 @@ class SnmpTransport:
             return self._checked(
                 await self._exchange(target, request_id, message, timeout, retries)
             )
-        await self._discover(target, timeout, retries)
-        for _resync in range(2):  # a clock out of the agent's window: synchronised, once more
+        for _again in range(2):
+            await self._discover(target, timeout, retries)
             request_id = self._next_id()
             message = self._v3_message(target, request_id, ber.pdu(tag, request_id, oids, a, b))
             answer = await self._exchange(target, request_id, message, timeout, retries)
-            if answer.tag == ber.REPORT and _report_oid(answer) == NOT_IN_TIME_WINDOW:
+            report = _report_oid(answer) if answer.tag == ber.REPORT else None
+            if report == NOT_IN_TIME_WINDOW:
                 continue  # the report carried the agent's clock (received() set it)
+            if report == UNKNOWN_ENGINE_ID:  # restarted without its state, or replaced
+                target.forget()
+                continue
             return self._checked(answer)
-        raise SnmpError(f"{target.key}: the agent's clock keeps moving out of the time window")
+        raise SnmpError(
+            f"{target.key}: the agent keeps refusing our view of it: "
+            + USM_REPORTS.get(report or (), "a report")
+        )
 
     def _checked(self, answer: Pdu) -> Pdu:
         if answer.tag == ber.REPORT:
