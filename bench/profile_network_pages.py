@@ -82,10 +82,9 @@ def _steps(
     def compress() -> None:
         kept["gzip"] = gzip.compress(kept["html"].encode(), compresslevel=1)
 
-    def devices() -> None:  # the table's first two statements (a count, one page)
+    def devices() -> None:  # the table's first statement (one page and the total)
         with runtime.db.session() as session:
-            views, _ = service.list_devices(session, service.DeviceFilter(), 200, 0)
-            kept["devices"] = [v.device for v in views]
+            kept["devices"], _ = device_queries.table_rows(session, service.DeviceFilter(), 200, 0)
 
     def sparkline_data(held: device_queries.RttWindows | None) -> None:
         with runtime.db.session() as session:
@@ -110,7 +109,7 @@ def _steps(
             "gzip": compress,
         }
     return {
-        "  list_devices": devices,
+        "  table_rows": devices,
         "  rtt_sparklines, cold (the hour)": lambda: sparkline_data(None),
         "  rtt_sparklines, refresh (held)": lambda: sparkline_data(refreshed),
         "  device_charts.sparkline": sparkline_svg,
