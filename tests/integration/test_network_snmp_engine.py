@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import subprocess
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -257,3 +258,67 @@ def test_an_agent_restarted_with_a_new_engine_id_is_discovered_again() -> None:
         transport.close()
         loop.close()
     assert before != after
+
+
+def _burst_responder(sock: socket.socket, count: int, size: int) -> None:
+    """A v2c peer that takes ``count`` GETs, then answers them all at once, each with an
+    OCTET STRING of ``size`` octets (a big walk's answer)."""
+    requests = []
+    while len(requests) < count:
+        data, addr = sock.recvfrom(65535)
+        _tag, i, _end = ber.header(data, 0)
+        _version, i = ber.read_int(data, i)
+        community, i = ber.read_octets(data, i)
+        request = ber.read_pdu(data, i)
+        requests.append((addr, community, request.request_id))
+    for addr, community, request_id in requests:
+        body = (
+            ber.integer(request_id)
+            + ber.integer(0)
+            + ber.integer(0)
+            + ber.tlv(
+                ber.SEQUENCE,
+                ber.tlv(ber.SEQUENCE, ber.object_id(SYS_NAME) + ber.octets(b"x" * size)),
+            )
+        )
+        answer = ber.tlv(
+            ber.SEQUENCE, ber.integer(1) + ber.octets(community) + ber.tlv(ber.RESPONSE, body)
+        )
+        sock.sendto(answer, addr)
+
+
+def test_a_burst_of_big_answers_is_not_lost_while_the_loop_is_busy() -> None:
+    """300 answers of 4 kB (1.2 MB) arrive while the event loop is blocked: the socket's
+    receive buffer holds them all (the kernel's default of ~208 KiB lost most: timeouts)."""
+    count, size = 300, 4000
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
+        peer.bind(("127.0.0.1", 0))
+        port = peer.getsockname()[1]
+        responder = threading.Thread(target=_burst_responder, args=(peer, count, size))
+        responder.start()
+
+        async def scenario() -> tuple[list[ber.Pdu], int]:
+            transport = SnmpTransport()
+            target = await transport.target("127.0.0.1", port, {"version": "2c", "community": "c"})
+            requests = [
+                asyncio.ensure_future(
+                    transport.request(target, ber.GET, [SYS_NAME], timeout=5, retries=0)
+                )
+                for _ in range(count)
+            ]
+            while len(transport._pending) < count:  # every request sent
+                await asyncio.sleep(0.001)
+            responder.join(10)  # the loop is blocked until all answers were sent
+            buffer = (
+                transport.sockets()[socket.AF_INET]
+                .get_extra_info("socket")
+                .getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+            )
+            answers = await asyncio.gather(*requests)
+            transport.close()
+            return list(answers), buffer
+
+        answers, buffer = _run(scenario())
+    assert buffer >= 2 * 1024 * 1024, "raise net.core.rmem_max (docs/network.md)"
+    assert len(answers) == count
+    assert {len(a.varbinds[0][1]) for a in answers} == {size}

@@ -32,6 +32,11 @@ from vigil.network.snmp_usm import (
 
 V2C, V3 = 1, 3  # msgVersion on the wire
 MAX_MESSAGE = 65507  # the largest UDP payload: what v3 tells the agent it accepts
+#: The socket's receive buffer asked for. Fifty polls in flight can have ~50 walks of a few
+#: kB each answered at once, while the loop is busy with other answers: the kernel's
+#: default (~208 KiB) overflowed at 64 in flight and the answers were lost (timeouts).
+#: The kernel caps it at net.core.rmem_max (docs/network.md).
+RECEIVE_BUFFER = 4 * 1024 * 1024
 _SCOPED_CONTEXT = ber.octets(b"")  # the default context name
 
 
@@ -247,6 +252,9 @@ class SnmpTransport:
         local = ("::", 0) if family == socket.AF_INET6 else ("0.0.0.0", 0)
         transport, _ = await loop.create_datagram_endpoint(
             lambda: _Endpoint(self), local_addr=local, family=family
+        )
+        transport.get_extra_info("socket").setsockopt(
+            socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER
         )
         if family in self._endpoints:  # another coroutine opened one meanwhile
             transport.close()
