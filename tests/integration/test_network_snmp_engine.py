@@ -5,6 +5,7 @@ retries counted on the wire, forged answers dropped, one discovery per agent."""
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 import subprocess
 import threading
@@ -15,7 +16,7 @@ import pytest
 
 from tests.support.snmpd import AUTH_KEY, COMMUNITY, PRIV_KEY, V3_USERS, Snmpd, snmpd
 from vigil.network import snmp_ber as ber
-from vigil.network.snmp_transport import SnmpError, SnmpTransport, Target
+from vigil.network.snmp_transport import SnmpError, SnmpTransport, Target, _Pending
 
 SYS_UPTIME, SYS_NAME = (1, 3, 6, 1, 2, 1, 1, 3, 0), (1, 3, 6, 1, 2, 1, 1, 5, 0)
 
@@ -322,3 +323,60 @@ def test_a_burst_of_big_answers_is_not_lost_while_the_loop_is_busy() -> None:
     assert buffer >= 2 * 1024 * 1024, "raise net.core.rmem_max (docs/network.md)"
     assert len(answers) == count
     assert {len(a.varbinds[0][1]) for a in answers} == {size}
+
+
+@pytest.mark.parametrize("version", ["v2c", "v3"])
+def test_mangled_answers_never_raise_and_never_pass_for_v3_answers(
+    agent: Snmpd, version: str
+) -> None:
+    """A real answer, mangled 3,000 ways (octets flipped, cut, doubled): the engine never
+    raises out of its datagram handler; a v3 authPriv answer that was changed never
+    resolves a request with values (the digest covers every octet)."""
+    rng = random.Random(9)
+
+    async def scenario() -> list[str]:
+        transport = SnmpTransport()
+        secret = agent.v2c if version == "v2c" else agent.v3
+        target = await transport.target("127.0.0.1", agent.port, secret)
+        seen: list[tuple[bytes, tuple[Any, ...]]] = []
+        received = transport.received
+
+        def record(data: bytes, addr: tuple[Any, ...]) -> None:
+            seen.append((data, addr))
+            received(data, addr)
+
+        transport.received = record  # type: ignore[method-assign]
+        answer = await transport.request(target, ber.GET, [SYS_UPTIME, SYS_NAME])
+        original, addr = seen[-1]
+        outcomes = []
+        loop = asyncio.get_running_loop()
+        for n in range(3000):
+            data = bytearray(original)
+            if n % 3 == 0:
+                for _ in range(rng.randint(1, 3)):
+                    data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+            elif n % 3 == 1:
+                del data[rng.randrange(1, len(data)) :]
+            else:
+                at = rng.randrange(len(data))
+                data[at:at] = data[at : at + rng.randint(1, 8)]
+            mangled = bytes(data)
+            future: asyncio.Future[ber.Pdu] = loop.create_future()
+            transport._pending[answer.request_id] = _Pending(target, future, b"", 0)
+            received(mangled, addr)  # raises nothing, whatever the octets
+            if not future.done():
+                outcomes.append("dropped")
+            elif future.exception() is not None:
+                outcomes.append("refused")
+            else:
+                outcomes.append("same" if mangled == original else "changed")
+        transport.close()
+        return outcomes
+
+    outcomes = _run(scenario())
+    assert len(outcomes) == 3000
+    if version == "v3":
+        assert "changed" not in outcomes
+        assert outcomes.count("refused") > 1000  # most reach the digest check
+    else:
+        assert outcomes.count("changed") > 0  # v2c has no integrity: a flipped value passes

@@ -371,7 +371,7 @@ class SnmpTransport:
                 self._received_v2c(data, i, addr)
             elif version == V3:
                 self._received_v3(data, i, addr)
-        except ber.BerError:
+        except (ber.BerError, ValueError, IndexError):
             return  # not a message of ours: dropped, as agents drop garbage
 
     def _received_v2c(self, data: bytes, i: int, addr: tuple[Any, ...]) -> None:
