@@ -23,7 +23,7 @@ from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 
 from tests.conftest import TransactionalDatabase
-from tests.support.app import api
+from tests.support.app import api, network_api
 from tests.support.netns import ns_hosts
 from tests.support.snmpd import COMMUNITY, Snmpd, snmpd
 from vigil.core.locks import job_lock
@@ -70,15 +70,7 @@ def engines_used(monkeypatch: pytest.MonkeyPatch) -> list[SnmpTransport]:
 def test_snmp_v2c_and_v3_polls_with_interface_rates(
     db: TransactionalDatabase, agent: Snmpd, engines_used: list[SnmpTransport]
 ) -> None:
-    client, runtime = api(
-        db,
-        as_role="operator",
-        cache_ttl=0,
-        rate_limit="",
-        network_secret_key="k",
-        network_snmp_timeout_seconds=0.3,
-        network_snmp_retries=0,
-    )
+    client, runtime = network_api(db)
 
     def add(name: str, credentials: dict[str, Any]) -> int:
         body = {
@@ -437,18 +429,7 @@ def test_interface_down_fires_for_admin_up_interfaces_only_and_keeps_its_state_w
         ns = host.namespace
         _in_namespace(ns, "link", "add", "vlink", "type", "veth", "peer", "name", "vpeer")
         _in_namespace(ns, "link", "set", "vlink", "up")  # vpeer stays down
-        client, runtime = api(
-            db,
-            as_role="operator",
-            cache_ttl=0,
-            rate_limit="",
-            network_secret_key="k",
-            network_snmp_timeout_seconds=0.3,
-            network_snmp_retries=0,
-            network_icmp_count=1,
-            network_icmp_interval_seconds=0.0,
-            network_icmp_timeout_seconds=0.5,
-        )
+        client, runtime = network_api(db)
         with snmpd((host.address,), namespace=ns) as agent:
             body = {
                 "name": "ns-switch",

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from tests.conftest import TransactionalDatabase
-from tests.support.app import api
+from tests.support.app import api, network_api
 from tests.support.snmpd import snmpd
 from vigil.core.db import utcnow
 from vigil.network import evaluation, polling
@@ -33,18 +33,7 @@ def _rule(client: TestClient, **body: Any) -> None:
 def test_a_stopped_agent_fires_snmp_down_and_keeps_the_other_snmp_alerts(
     db: TransactionalDatabase,
 ) -> None:
-    client, runtime = api(
-        db,
-        as_role="operator",
-        cache_ttl=0,
-        rate_limit="",
-        network_secret_key="k",
-        network_snmp_timeout_seconds=0.3,
-        network_snmp_retries=0,
-        network_icmp_count=1,
-        network_icmp_interval_seconds=0.0,
-        network_icmp_timeout_seconds=0.5,
-    )
+    client, runtime = network_api(db)
     with snmpd() as agent:
         response = client.post(
             "/api/v1/devices",

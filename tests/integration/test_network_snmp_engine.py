@@ -380,3 +380,27 @@ def test_mangled_answers_never_raise_and_never_pass_for_v3_answers(
         assert outcomes.count("refused") > 1000  # most reach the digest check
     else:
         assert outcomes.count("changed") > 0  # v2c has no integrity: a flipped value passes
+
+
+@pytest.mark.parametrize("version", ["v2c", "v3"])
+def test_ipv6_and_dns_names_reach_the_agent(version: str) -> None:
+    """An agent on ::1 by its address and by a name that resolves to it ("localhost" does,
+    to ::1 or 127.0.0.1: the agent listens on both): the engine opens an IPv6 socket when
+    the address is one."""
+    with snmpd(("127.0.0.1", "::1")) as both:
+        secret = both.v2c if version == "v2c" else both.v3
+
+        async def scenario() -> tuple[list[Any], list[socket.AddressFamily]]:
+            transport = SnmpTransport()
+            got = []
+            for address in ("::1", "localhost"):
+                target = await transport.target(address, both.port, secret)
+                answer = await transport.request(target, ber.GET, [SYS_NAME])
+                got.append(answer.varbinds[0][1])
+            families = list(transport.sockets())
+            transport.close()
+            return got, families
+
+        names, families = _run(scenario())
+        assert names == [_sys_name(both.port)] * 2
+        assert socket.AF_INET6 in families

@@ -22,3 +22,20 @@ def api(
     if as_role is not None:
         sign_in(client, db, as_role)
     return client, runtime
+
+
+#: The network tests' collectors, quick: one echo request, SNMP answered within 0.3 s or not.
+FAST_NETWORK = {
+    "network_secret_key": "k",
+    "network_snmp_timeout_seconds": 0.3,
+    "network_snmp_retries": 0,
+    "network_icmp_count": 1,
+    "network_icmp_interval_seconds": 0.0,
+    "network_icmp_timeout_seconds": 0.5,
+}
+
+
+def network_api(db: TransactionalDatabase, **settings: object) -> tuple[TestClient, Runtime]:
+    """:func:`api` signed in as an Operator, without cache or rate limit, with the quick
+    collectors of :data:`FAST_NETWORK` (``settings`` override them)."""
+    return api(db, as_role="operator", cache_ttl=0, rate_limit="", **{**FAST_NETWORK, **settings})

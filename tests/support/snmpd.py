@@ -81,7 +81,7 @@ def _answers(port: int, address: str = "127.0.0.1") -> bool:
             "0.3",
             "-r",
             "0",
-            f"{address}:{port}",
+            _endpoint(address, port),
             "1.3.6.1.2.1.1.3.0",
         ],
         capture_output=True,
@@ -89,6 +89,11 @@ def _answers(port: int, address: str = "127.0.0.1") -> bool:
         timeout=5,
     )
     return done.returncode == 0
+
+
+def _endpoint(address: str, port: int) -> str:
+    """net-snmp's transport address: ``udp:127.0.0.1:161``, ``udp6:[::1]:161``."""
+    return f"udp6:[{address}]:{port}" if ":" in address else f"udp:{address}:{port}"
 
 
 def _user_lines(name: str, auth: str | None, priv: str | None, view: str) -> str:
@@ -134,6 +139,7 @@ def snmpd(
         "dontLogTCPWrappersConnects yes\n"  # no log line per request
         + config_view
         + f"rocommunity {COMMUNITY} {sources}{view}\n"
+        + f"rocommunity6 {COMMUNITY} ::1/128{view}\n"
         + f'createUser {USER} SHA256 "{AUTH_KEY}" AES "{PRIV_KEY}"\n'
         + f"rouser {USER} priv{view}\n"
         + "".join(_user_lines(name, auth, priv, view) for name, (auth, priv) in V3_USERS.items())
@@ -149,7 +155,7 @@ def snmpd(
             "-C",
             "-c",
             str(config),
-            ",".join(f"udp:{address}:{port}" for address in addresses),
+            ",".join(_endpoint(address, port) for address in addresses),
         ],
         env={
             "SNMP_PERSISTENT_DIR": str(folder / "state"),
