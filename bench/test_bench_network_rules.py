@@ -5,9 +5,10 @@
 
 500 devices tagged ``edge`` in a migrated SQLite file and PostgreSQL database, each with the
 state an ICMP poll leaves and two answered SNMP polls a minute apart (CPU, memory and 10
-interfaces: oper status and error counters), and 7 rules on the tag, one of each kind. One
+interfaces: oper status and error counters), and 8 rules on the tag, one of each kind. One
 device in ten is down and breaches every SNMP rule (CPU and memory 97 %, interface eth3
-down, 50 errors/s on eth5); another one in ten has 50 % loss and 900 ms RTT. Each round
+down, 50 errors/s on eth5); another one in ten has 50 % loss and 900 ms RTT; a third one
+in ten answers ICMP but its last SNMP poll failed (SNMP not answering). Each round
 evaluates the latest polls as the sweeps do — the ICMP kinds (``sources=("icmp",)``,
 what ``network.alerts.evaluate`` and the ICMP sweep run) and the SNMP kinds (what the SNMP
 sweep runs) — in a transaction rolled back afterwards, so every round sees the same new
@@ -38,6 +39,7 @@ RULES = [
     ("memory", "memory", 90.0, {}),
     ("links", "interface_down", None, {"interface": "eth*"}),
     ("errors", "interface_errors", 10.0, {}),
+    ("agent", "snmp_down", None, {}),
 ]
 
 
@@ -81,7 +83,7 @@ def _populate(runtime: Runtime) -> None:
         session.flush()
         samples = []
         for i, device in enumerate(devices):
-            bad, slow = i % 10 == 0, i % 10 == 1
+            bad, slow, mute = i % 10 == 0, i % 10 == 1, i % 10 == 2
             session.add(
                 DeviceState(
                     device_id=device.id,
@@ -108,6 +110,8 @@ def _populate(runtime: Runtime) -> None:
                     values[f"if.eth{k}.in_errors"] = errors
                     values[f"if.eth{k}.out_errors"] = 0.0
                     values[f"if.eth{k}.in_octets"] = 1e9 * n
+                if mute and n == 1:  # the last SNMP poll got no answer
+                    values = {"snmp.ok": 0.0}
                 samples += [
                     Sample(device_id=device.id, metric=m, ts=at, value=v) for m, v in values.items()
                 ]
@@ -146,8 +150,12 @@ def test_rule_evaluation_500_devices(
         assert observations == DEVICES * 3 - tenth * 2
         assert notices == tenth + tenth * 2  # down; loss and RTT
     else:
-        assert observations == DEVICES * (2 + 2 * INTERFACES)
-        assert notices == tenth * 4  # CPU, memory, eth3 down, eth5 errors
+        # CPU, memory, each interface's status and error rate; SNMP not answering for the
+        # devices ICMP does not say are down; no error rates where the last poll failed.
+        assert observations == (
+            DEVICES * (2 + 2 * INTERFACES) + (DEVICES - tenth) - tenth * INTERFACES
+        )
+        assert notices == tenth * 5  # CPU, memory, eth3 down, eth5 errors; SNMP not answering
     median = benchmark.stats.stats.median
     print(
         f"\n{runtime.db.dialect} {source}: median {median * 1000:.0f} ms for {DEVICES} devices, "
