@@ -16,6 +16,7 @@ import pytest
 
 from tests.support.snmpd import AUTH_KEY, COMMUNITY, PRIV_KEY, V3_USERS, Snmpd, snmpd
 from vigil.network import snmp_ber as ber
+from vigil.network import snmp_transport
 from vigil.network.snmp_transport import SnmpError, SnmpTransport, Target, _Pending
 
 SYS_UPTIME, SYS_NAME = (1, 3, 6, 1, 2, 1, 1, 3, 0), (1, 3, 6, 1, 2, 1, 1, 5, 0)
@@ -362,7 +363,7 @@ def test_mangled_answers_never_raise_and_never_pass_for_v3_answers(
                 data[at:at] = data[at : at + rng.randint(1, 8)]
             mangled = bytes(data)
             future: asyncio.Future[ber.Pdu] = loop.create_future()
-            transport._pending[answer.request_id] = _Pending(target, future, b"", 0)
+            transport._pending[answer.request_id] = _Pending(target, future, 0)
             received(mangled, addr)  # raises nothing, whatever the octets
             if not future.done():
                 outcomes.append("dropped")
@@ -404,3 +405,51 @@ def test_ipv6_and_dns_names_reach_the_agent(version: str) -> None:
         names, families = _run(scenario())
         assert names == [_sys_name(both.port)] * 2
         assert socket.AF_INET6 in families
+
+
+def test_a_dns_name_is_looked_up_again_after_its_time_and_a_move_rediscovers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A name's address is kept for RESOLVE_SECONDS, then looked up again; when it now
+    points elsewhere (here: it was 127.0.0.2 before), requests go to the new address and a
+    v3 agent is discovered anew. The agent listens where "localhost" resolves."""
+    with snmpd(("127.0.0.1", "::1")) as both:
+
+        async def scenario() -> tuple[int, str, int]:
+            loop = asyncio.get_running_loop()
+            lookups: list[str] = []
+            real_lookup = loop.getaddrinfo
+
+            async def counted_lookup(host: str, port: int, **kwargs: Any) -> Any:
+                lookups.append(host)
+                return await real_lookup(host, port, **kwargs)
+
+            monkeypatch.setattr(loop, "getaddrinfo", counted_lookup)
+            transport = SnmpTransport()
+            discoveries = 0
+            real_discovery = transport._discovery
+
+            async def counted_discovery(*args: Any) -> None:
+                nonlocal discoveries
+                discoveries += 1
+                await real_discovery(*args)
+
+            transport._discovery = counted_discovery  # type: ignore[method-assign]
+            target = await transport.target("localhost", both.port, both.v3)
+            await transport.request(target, ber.GET, [SYS_UPTIME])
+            assert await transport.target("localhost", both.port, both.v3) is target
+            assert len(lookups) == 1  # within its time: not looked up again
+            assert target.resolved_at is not None
+            target.resolved_at -= snmp_transport.RESOLVE_SECONDS + 1
+            target.sockaddr = ("127.0.0.2", both.port)  # where the name pointed before
+            await transport.target("localhost", both.port, both.v3)
+            moved_to = target.sockaddr[0]
+            answer = await transport.request(target, ber.GET, [SYS_UPTIME])
+            transport.close()
+            assert answer.tag == ber.RESPONSE
+            return len(lookups), moved_to, discoveries
+
+        lookups, moved_to, discoveries = _run(scenario())
+    assert lookups == 2
+    assert moved_to in ("127.0.0.1", "::1")
+    assert discoveries == 2

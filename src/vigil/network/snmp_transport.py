@@ -12,6 +12,7 @@ why this is not pysnmp (the tests check both against each other).
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import itertools
 import os
 import socket
@@ -38,6 +39,8 @@ MAX_MESSAGE = 65507  # the largest UDP payload: what v3 tells the agent it accep
 #: The kernel caps it at net.core.rmem_max (docs/network.md).
 RECEIVE_BUFFER = 4 * 1024 * 1024
 _SCOPED_CONTEXT = ber.octets(b"")  # the default context name
+#: A DNS name's address is looked up again after this many seconds (an IP address never).
+RESOLVE_SECONDS = 300.0
 
 
 class SnmpError(Exception):
@@ -61,6 +64,7 @@ class Target:
     clock_at: float = 0.0  # time.monotonic() when engine_time was read
     keys: LocalKeys | None = None
     discovery: asyncio.Task[None] | None = field(default=None, repr=False)
+    resolved_at: float | None = None  # time.monotonic() of a DNS name's lookup; None: an IP
 
     def clock(self) -> tuple[int, int]:
         """(boots, time) of the agent's clock now, as far as we know it."""
@@ -79,7 +83,6 @@ class Target:
 class _Pending:
     target: Target
     future: asyncio.Future[Pdu]
-    message: bytes
     tries_left: int
     timer: asyncio.TimerHandle | None = None
 
@@ -125,13 +128,12 @@ class SnmpTransport:
         cache_key = (address, port, creds)
         found = self._targets.get(cache_key)
         if found is not None:
+            if found.resolved_at is not None and time.monotonic() - found.resolved_at > (
+                RESOLVE_SECONDS
+            ):
+                await self._resolve(found, address, port)
             return found
-        loop = asyncio.get_running_loop()
-        try:
-            infos = await loop.getaddrinfo(address, port, type=socket.SOCK_DGRAM)
-        except OSError as exc:
-            raise SnmpError(f"cannot resolve {address}: {exc}") from None
-        family, _type, _proto, _name, sockaddr = infos[0]
+        family, sockaddr = await _lookup(address, port)
         user = None
         if not v2c:
             user = self._users.get(creds)
@@ -148,9 +150,23 @@ class SnmpTransport:
             version=V2C if v2c else V3,
             community=str(secret.get("community", "")).encode(),
             user=user,
+            resolved_at=None if _is_ip(address) else time.monotonic(),
         )
         self._targets[cache_key] = target
         return target
+
+    async def _resolve(self, target: Target, address: str, port: int) -> None:
+        """A DNS name looked up again; when it moved, a v3 agent is discovered again (the
+        address may now be another device). A failed lookup keeps the last address."""
+        try:
+            family, sockaddr = await _lookup(address, port)
+        except SnmpError:
+            return
+        finally:
+            target.resolved_at = time.monotonic()
+        if sockaddr[:2] != target.sockaddr[:2]:
+            target.family, target.sockaddr = family, sockaddr
+            target.forget()
 
     # -- requests -----------------------------------------------------------------------
 
@@ -220,7 +236,7 @@ class SnmpTransport:
     ) -> Pdu:
         loop = asyncio.get_running_loop()
         endpoint = self._endpoints.get(target.family) or await self._open(target.family)
-        pending = _Pending(target, loop.create_future(), message, retries)
+        pending = _Pending(target, loop.create_future(), retries)
         self._pending[request_id] = pending
 
         def expire() -> None:
@@ -443,6 +459,23 @@ class SnmpTransport:
         elif answer.tag != ber.REPORT and target.user and target.user.auth:
             raise ValueError("an unauthenticated answer to an authenticated request")
         return answer
+
+
+def _is_ip(address: str) -> bool:
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return True
+
+
+async def _lookup(address: str, port: int) -> tuple[socket.AddressFamily, tuple[Any, ...]]:
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(address, port, type=socket.SOCK_DGRAM)
+    except OSError as exc:
+        raise SnmpError(f"cannot resolve {address}: {exc}") from None
+    family, _type, _proto, _name, sockaddr = infos[0]
+    return family, sockaddr
 
 
 def _report_oid(answer: Pdu) -> Oid:
