@@ -25,7 +25,7 @@ from prometheus_client import REGISTRY
 from tests.conftest import TransactionalDatabase
 from tests.support.app import api, network_api
 from tests.support.netns import ns_hosts
-from tests.support.snmpd import COMMUNITY, Snmpd, snmpd
+from tests.support.snmpd import COMMUNITY, Snmpd, snmpd, snmpget
 from vigil.core.locks import job_lock
 from vigil.network import snmp, snmp_engine, snmp_polling
 from vigil.network.credentials import Vault
@@ -349,17 +349,6 @@ def test_snmp_polls_are_spread_over_the_interval(db: TransactionalDatabase) -> N
 IF_X_TABLE = "1.3.6.1.2.1.31.1.1"  # ifName, ifHCInOctets, …: what an old agent lacks
 
 
-def _snmpget(port: int, name: str) -> str:
-    done = subprocess.run(
-        ["snmpget", "-v2c", "-c", COMMUNITY, "-On", "-Oqv", f"127.0.0.1:{port}", name],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=10,
-    )
-    return done.stdout.strip()
-
-
 def test_an_agent_without_ifxtable_is_read_with_ifdescr_and_32_bit_counters(
     db: TransactionalDatabase,
 ) -> None:
@@ -368,7 +357,7 @@ def test_an_agent_without_ifxtable_is_read_with_ifdescr_and_32_bit_counters(
     (``octets_bits`` 32) and the rates come from them; v2c and v3 alike. It costs one walk
     more a poll; an agent with ifXTable none (the three-request test above)."""
     with snmpd(exclude=(IF_X_TABLE,)) as old:
-        assert _snmpget(old.port, f"{IF_X_TABLE}.1.1.1").startswith("No Such Object")
+        assert snmpget(old.port, f"{IF_X_TABLE}.1.1.1").startswith("No Such Object")
         client, runtime = api(
             db, as_role="operator", cache_ttl=0, rate_limit="", network_secret_key="k"
         )
@@ -389,7 +378,7 @@ def test_an_agent_without_ifxtable_is_read_with_ifdescr_and_32_bit_counters(
         assert "2 answered, 0 did not" in (first.message or "")
         time.sleep(3.5)  # snmpd refreshes its interface table every ~3 s
         assert runtime.runner.run("network.snmp", {"devices": ids}).status == "ok"
-        lo_32 = int(_snmpget(old.port, "1.3.6.1.2.1.2.2.1.10.1"))  # ifInOctets of lo
+        lo_32 = int(snmpget(old.port, "1.3.6.1.2.1.2.2.1.10.1"))  # ifInOctets of lo
 
         async def poll() -> tuple[snmp.SnmpPoll, int]:
             snmp_client = SnmpClient(snmp_engine.runtime().engine, timeout=1.0, retries=1)

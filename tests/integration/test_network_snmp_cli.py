@@ -4,13 +4,12 @@ when the agent does not answer, exit 2 for credentials refused before any reques
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 
 import pytest
 from typer.testing import CliRunner
 
-from tests.support.snmpd import AUTH_KEY, COMMUNITY, PRIV_KEY, USER, Snmpd, snmpd
+from tests.support.snmpd import AUTH_KEY, COMMUNITY, PRIV_KEY, USER, Snmpd, snmpd, snmpget
 from vigil.cli import app as cli_app
 
 
@@ -20,23 +19,12 @@ def agent() -> Iterator[Snmpd]:
         yield running
 
 
-def _snmpget(port: int, name: str) -> str:
-    done = subprocess.run(
-        ["snmpget", "-v2c", "-c", COMMUNITY, "-On", "-Oqv", f"127.0.0.1:{port}", name],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=10,
-    )
-    return done.stdout.strip()
-
-
 def test_the_snmp_command_polls_one_agent_v2c_and_v3(agent: Snmpd) -> None:
     """`vigil network snmp` on the collector's code path: v2c with the community from the
     environment, v3 authPriv with the keys from the environment; the secrets never appear
     in the output; a failed poll (wrong community: no answer; wrong v3 key: refused) exits 1
     saying so."""
-    sys_name = _snmpget(agent.port, "1.3.6.1.2.1.1.5.0").strip('"')
+    sys_name = snmpget(agent.port, "1.3.6.1.2.1.1.5.0").strip('"')
     runner = CliRunner()
     base = ["network", "snmp", "127.0.0.1", "--port", str(agent.port), "--timeout", "0.5"]
     v2c = runner.invoke(cli_app, base, env={"VIGIL_SNMP_COMMUNITY": COMMUNITY})

@@ -7,14 +7,13 @@ from __future__ import annotations
 import asyncio
 import random
 import socket
-import subprocess
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.support.snmpd import AUTH_KEY, COMMUNITY, PRIV_KEY, V3_USERS, Snmpd, snmpd
+from tests.support.snmpd import AUTH_KEY, PRIV_KEY, V3_USERS, Snmpd, snmpd, snmpget
 from vigil.network import snmp_ber as ber
 from vigil.network import snmp_transport
 from vigil.network.snmp_transport import SnmpError, SnmpTransport, Target, _Pending
@@ -42,13 +41,7 @@ async def _get(secret: dict[str, Any], port: int, **options: Any) -> tuple[Targe
 
 
 def _sys_name(port: int) -> bytes:
-    out = subprocess.run(
-        ["snmpget", "-v2c", "-c", COMMUNITY, "-Oqv", f"127.0.0.1:{port}", ".1.3.6.1.2.1.1.5.0"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return out.strip().strip('"').encode()
+    return snmpget(port, ".1.3.6.1.2.1.1.5.0").strip('"').encode()
 
 
 @pytest.mark.parametrize("user", ["v2c", "v3", *V3_USERS])

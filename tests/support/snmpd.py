@@ -91,6 +91,19 @@ def _answers(port: int, address: str = "127.0.0.1") -> bool:
     return done.returncode == 0
 
 
+def snmpget(port: int, name: str) -> str:
+    """net-snmp's own ``snmpget`` (v2c, on 127.0.0.1) of one OID: its value as it prints it
+    (strings quoted), the reference the collector's answers are compared with."""
+    done = subprocess.run(
+        ["snmpget", "-v2c", "-c", COMMUNITY, "-On", "-Oqv", f"127.0.0.1:{port}", name],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=10,
+    )
+    return done.stdout.strip()
+
+
 def _endpoint(address: str, port: int) -> str:
     """net-snmp's transport address: ``udp:127.0.0.1:161``, ``udp6:[::1]:161``."""
     return f"udp6:[{address}]:{port}" if ":" in address else f"udp:{address}:{port}"

@@ -18,6 +18,8 @@ from pydantic import (
     model_validator,
 )
 
+from vigil.network.rules import Kind
+
 MAX_ID = 2_147_483_647
 HOSTNAME = re.compile(
     r"^(?=.{1,253}$)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?$"
@@ -252,16 +254,7 @@ class AlertOut(BaseModel):
 
 # --- alert rules ------------------------------------------------------------------------------
 
-RuleKind = Literal[
-    "device_down",
-    "packet_loss",
-    "rtt",
-    "interface_down",
-    "interface_errors",
-    "cpu",
-    "memory",
-    "snmp_down",
-]
+RuleKind = Kind  # the rules' own list (vigil.network.rules), one place to add a kind
 Severity = Literal["info", "warning", "critical"]
 Glob = Annotated[
     str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9_.:/*?\[\]-]{1,64}$")
