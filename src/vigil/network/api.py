@@ -57,6 +57,8 @@ StatusQ = Annotated[
     Query(pattern="^(up|down|unreachable|unknown)$", description="up, down, unreachable, unknown."),
 ]
 
+SortQ = Annotated[str, Query(pattern=service.SORT_PATTERN, description=service.SORT_HELP)]
+
 
 def _vault(settings: Settings) -> Vault:
     return Vault.from_settings(settings)
@@ -90,9 +92,13 @@ FilterDep = Annotated[service.DeviceFilter, Depends(_filter)]
     dependencies=[READ],
 )
 def list_devices(
-    session: SessionDep, flt: FilterDep, limit: LimitQ = 100, offset: OffsetQ = 0
+    session: SessionDep,
+    flt: FilterDep,
+    limit: LimitQ = 100,
+    offset: OffsetQ = 0,
+    sort: SortQ = service.DEFAULT_SORT,
 ) -> Any:
-    views, total = service.list_devices(session, flt, limit, offset)
+    views, total = service.list_devices(session, flt, limit, offset, sort)
     return page([v.out() for v in views], total, limit, offset)
 
 

@@ -1,9 +1,10 @@
 """The devices pages (Viewers and up, ``ops.read``):
 
 - ``/network``: the inventory with each device's status (as text and colour), last poll,
-  RTT, loss and an RTT sparkline of the last hour; filters (text, site, tag, status) and
-  paging. Its panel (#devices-panel) asks for itself again every ``ui_refresh_seconds``
-  with the filters and page it shows, so a refresh keeps them.
+  RTT, loss and an RTT sparkline of the last hour; filters (text, site, tag, status),
+  sorting by a column's header (``sort``: ``service.device_order``) and paging. Its panel
+  (#devices-panel) asks for itself again every ``ui_refresh_seconds`` with the filters,
+  sort and page it shows, so a refresh keeps them.
 - ``/network/devices/{id}``: the device's details (never its credentials, only their
   kind), open alerts, RTT/loss, CPU/memory and per-interface traffic charts over a range
   (1h, 6h, 24h, 7d), and an interface table. Its panel refreshes itself the same way.
@@ -53,6 +54,19 @@ PRINTABLE = r"^[^\x00-\x1f\x7f]*$"  # PostgreSQL refuses NUL in text: a 422, not
 STATUSES = ("up", "down", "unreachable", "unknown")
 STATUS_CLASS = {"up": "up", "down": "down", "unreachable": "status-skipped", "unknown": "muted"}
 PAGE_SIZES = (25, 50, 100, 200)
+# The devices table's columns: (header, sort key or None, CSS class of the cell).
+COLUMNS = (
+    ("Name", "name", ""),
+    ("Address", "address", ""),
+    ("Status", "status", ""),
+    ("Last RTT", "rtt", "num"),
+    ("Loss", "loss", "num"),
+    ("RTT, last hour", None, ""),
+    ("Last poll (UTC)", None, ""),
+    ("Site", "site", ""),
+    ("Type", "type", ""),
+    ("Tags", None, ""),
+)
 SPARK_WINDOW = timedelta(hours=1)
 # Per range: its label, its span and the rollup tier it reads (None: the raw samples).
 # A day reads the 5 min tier (288 steps of 5 min); a week the 1 h tier (168 hourly steps:
@@ -81,6 +95,7 @@ class Filters:
     status: str | None = None
     page: int = 1
     size: int = 50
+    sort: str = service.DEFAULT_SORT
 
     def query(self, **changes: Any) -> str:
         """The query string of these filters (with ``changes``), defaults left out."""
@@ -90,6 +105,7 @@ class Filters:
             "site": shown.site,
             "tag": shown.tag,
             "status": shown.status,
+            "sort": shown.sort if shown.sort != service.DEFAULT_SORT else None,
             "page": shown.page if shown.page != 1 else None,
             "size": shown.size if shown.size != 50 else None,
         }
@@ -98,6 +114,17 @@ class Filters:
     def url(self, **changes: Any) -> str:
         query = self.query(**changes)
         return f"{PATH}?{query}" if query else PATH
+
+    def sorted_by(self, key: str) -> str | None:
+        """The ``aria-sort`` of the column of ``key``: ascending, descending or None."""
+        if self.sort == key:
+            return "ascending"
+        return "descending" if self.sort == f"-{key}" else None
+
+    def sort_url(self, key: str) -> str:
+        """The column header's link: sorted by ``key`` ascending, or descending when it is
+        already; the other filters kept, from page 1."""
+        return self.url(sort=f"-{key}" if self.sort == key else key, page=1)
 
     @property
     def any(self) -> bool:
@@ -116,10 +143,11 @@ def device_filters(
     status: Annotated[str, Query(pattern="^(|up|down|unreachable|unknown)$")] = "",
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     size: Annotated[int, Query(description="Rows per page: 25, 50, 100 or 200.")] = 50,
+    sort: Annotated[str, Query(pattern=service.SORT_PATTERN)] = service.DEFAULT_SORT,
 ) -> Filters:
     if size not in PAGE_SIZES:
         raise BadRequest(f"size must be one of {', '.join(map(str, PAGE_SIZES))}, not {size}")
-    return Filters(_blank(q), _blank(site), _blank(tag), _blank(status), page, size)
+    return Filters(_blank(q), _blank(site), _blank(tag), _blank(status), page, size, sort)
 
 
 FiltersDep = Annotated[Filters, Depends(device_filters)]
@@ -179,13 +207,13 @@ def devices_panel(session: Session, filters: Filters, now: datetime) -> dict[str
         q=filters.q, site=filters.site, tag=filters.tag, status=filters.status
     )
     found, total = device_queries.table_rows(
-        session, flt, filters.size, (filters.page - 1) * filters.size
+        session, flt, filters.size, (filters.page - 1) * filters.size, filters.sort
     )
     pages = max(1, -(-total // filters.size))
     if not found and filters.page > pages:
         filters = replace(filters, page=pages)
         found, total = device_queries.table_rows(
-            session, flt, filters.size, (filters.page - 1) * filters.size
+            session, flt, filters.size, (filters.page - 1) * filters.size, filters.sort
         )
     sparks = device_queries.rtt_sparklines(session, found, now - SPARK_WINDOW, now)
     rows = Markup("".join([_row(r, sparks.get(r.id, [])) for r in found]))
@@ -198,6 +226,7 @@ def devices_panel(session: Session, filters: Filters, now: datetime) -> dict[str
         "first_row": (filters.page - 1) * filters.size + 1 if found else 0,
         "last_row": (filters.page - 1) * filters.size + len(found),
         "status_class": STATUS_CLASS,
+        "columns": COLUMNS,
         "now": now,
     }
 

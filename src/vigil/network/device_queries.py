@@ -19,7 +19,13 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from vigil.core.db import UTCDateTime
 from vigil.network.models import Device, DeviceState, Sample, SampleRollup
-from vigil.network.service import DeviceFilter, filter_devices, unpack_tags
+from vigil.network.service import (
+    DEFAULT_SORT,
+    DeviceFilter,
+    device_order,
+    filter_devices,
+    unpack_tags,
+)
 
 RTT = "icmp.rtt_avg_ms"
 RTT_MIN = "icmp.rtt_min_ms"
@@ -85,17 +91,19 @@ _TABLE_COLUMNS = (
 
 
 def table_rows(
-    session: Session, flt: DeviceFilter, limit: int, offset: int
+    session: Session, flt: DeviceFilter, limit: int, offset: int, sort: str = DEFAULT_SORT
 ) -> tuple[list[TableRow], int]:
-    """One page of the devices table in name order (the columns it shows, as
-    ``service.list_devices`` filters them) and how many devices match; one query (the
-    total rides along as a window count) unless the page is past the last one."""
+    """One page of the devices table in the order of ``sort`` (``service.device_order``:
+    name by default; the state's columns come from the join the rows need anyway) with the
+    columns it shows, as ``service.list_devices`` filters them, and how many devices match;
+    one query (the total rides along as a window count) unless the page is past the last
+    one."""
     stmt = select(*_TABLE_COLUMNS, func.count().over()).outerjoin(
         DeviceState, DeviceState.device_id == Device.id
     )
     stmt = filter_devices(stmt, flt)
     found: Sequence[Any] = session.execute(
-        stmt.order_by(Device.name).limit(limit).offset(offset)
+        stmt.order_by(*device_order(sort)).limit(limit).offset(offset)
     ).all()
     if not found:
         total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0

@@ -11,8 +11,21 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
-from sqlalchemy import Float, Select, and_, cast, delete, func, null, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    Float,
+    Select,
+    and_,
+    case,
+    cast,
+    delete,
+    func,
+    null,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.orm import QueryableAttribute, Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from vigil.core.auth import audit
 from vigil.core.db import utcnow
@@ -136,13 +149,58 @@ class DeviceFilter:
     parent_id: int | None = None
 
 
+# The orders of a list of devices (the devices table's column headers, the API's ``sort``):
+# a key, "-" before it for descending. A device without a state row is "unknown" and has no
+# RTT or loss. Status sorts by severity (down, unreachable, unknown, up), the rest as stored
+# (text as text: an address is not sorted as a number). NULLs (no poll yet, no site) come
+# last in both directions; ties go by name then id, so that paging is stable.
+STATUS_RANK = {"down": 0, "unreachable": 1, "unknown": 2, "up": 3}
+_STATUS_ORDER = case(
+    STATUS_RANK, value=func.coalesce(DeviceState.status, "unknown"), else_=len(STATUS_RANK)
+)
+SORT_COLUMNS: dict[str, ColumnElement[Any] | QueryableAttribute[Any]] = {
+    "name": Device.name,
+    "status": _STATUS_ORDER,
+    "rtt": DeviceState.last_rtt_ms,
+    "loss": DeviceState.last_loss_pct,
+    "site": Device.site,
+    "type": Device.type,
+    "address": Device.address,
+}
+DEFAULT_SORT = "name"
+SORT_PATTERN = "^-?(" + "|".join(SORT_COLUMNS) + ")$"
+SORT_HELP = (
+    "The order: name (the default), status (down, unreachable, unknown, up), rtt (last RTT), "
+    "loss (last loss), site, type or address; '-' before it for descending (sort=-rtt). "
+    "Devices without a value (never polled, no site) come last both ways; ties go by name, "
+    "then id."
+)
+
+
+def device_order(sort: str = DEFAULT_SORT) -> list[ColumnElement[Any]]:
+    """The ORDER BY of ``sort`` (a key of SORT_COLUMNS, "-" before it for descending) over
+    devices outer-joined to their state."""
+    descending = sort.startswith("-")
+    key = sort.removeprefix("-")
+    column = SORT_COLUMNS.get(key)
+    if column is None:
+        raise BadRequest(
+            f"sort must be one of {', '.join(SORT_COLUMNS)} (with '-' before it "
+            f"for descending), not {sort!r}"
+        )
+    first = (column.desc() if descending else column.asc()).nulls_last()
+    if key == "name":
+        return [first, Device.id.desc() if descending else Device.id.asc()]
+    return [first, Device.name.asc(), Device.id.asc()]
+
+
 def list_devices(
-    session: Session, flt: DeviceFilter, limit: int, offset: int
+    session: Session, flt: DeviceFilter, limit: int, offset: int, sort: str = DEFAULT_SORT
 ) -> tuple[list[DeviceView], int]:
     stmt = select(Device, DeviceState).outerjoin(DeviceState, DeviceState.device_id == Device.id)
     stmt = filter_devices(stmt, flt)
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    rows = session.execute(stmt.order_by(Device.name).limit(limit).offset(offset)).all()
+    rows = session.execute(stmt.order_by(*device_order(sort)).limit(limit).offset(offset)).all()
     return [DeviceView(d, s) for d, s in rows], total
 
 
