@@ -179,6 +179,7 @@ PAGES = {
     # a restart, a page not opened yet). The kept ones stand for a refresh before the next
     # poll; after a poll it reads one sample more a device and draws each sparkline again.
     "devices 200 rows cold": "/network?size=200",
+    "devices 200 rows by -rtt cold": "/network?size=200&sort=-rtt",  # a header clicked
     "devices status=down": "/network?status=down",
     "devices site+tag+text": "/network?site=site-1&tag=edge&q=dev-0",
     "device 24h": "/network/devices/{busy}",
