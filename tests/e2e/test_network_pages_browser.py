@@ -249,10 +249,16 @@ def test_the_filter_form_updates_the_table_and_the_address(app: NetApp, page: Pa
     )
     assert "v6-host" in page.locator("#devices-table").inner_text()
     page.wait_for_url(re.compile(r"site=dc"))
+    # Export CSV is swapped with the table: it exports the new filters.
+    export = page.locator("#devices-panel #export-csv")
+    assert export.get_attribute("href") == "/api/v1/devices/export?site=dc"
     page.fill("#filter-q", "nothing-like-this")
     page.wait_for_function(
         "() => document.querySelector('#devices-table').textContent.includes('No device matches')"
     )
+    assert export.get_attribute("href") == "/api/v1/devices/export?q=nothing-like-this&site=dc"
+    exported = page.request.get(app.url + "/api/v1/devices/export?site=dc")  # the session's
+    assert [line.split(",")[0] for line in exported.text().splitlines()[1:]] == ["v6-host"]
     assert page.evaluate("() => window.__sameDocument") is True, "the page was reloaded"
     watch.detach()
     watch.assert_clean()

@@ -301,6 +301,18 @@ def test_filters_paging_and_the_partial(db: TransactionalDatabase) -> None:
     assert partial.text.lstrip().startswith('<section id="devices-panel"')
     assert "<html" not in partial.text
     assert "1.50 ms" in partial.text
+    # The partial carries Export CSV with its own filters (an HTMX filter change swaps the
+    # link with the table); the export's order stays by name, without the table's page.
+    swapped = client.get("/network?site=waw&tag=core&sort=-site&size=25&page=2", headers=HTMX)
+    links = re.findall(r'<a href="(/api/v1/devices/export[^"]*)"[^>]*id="export-csv"', swapped.text)
+    assert links == ["/api/v1/devices/export?site=waw&amp;tag=core"]
+    exported = client.get(links[0].replace("&amp;", "&")).text.splitlines()[1:]
+    assert [line.split(",")[0] for line in exported] == [
+        f"dev-{i:02d}" for i in range(30) if i % 3 == 0 and i % 2
+    ]
+    up = client.get("/network?status=up", headers=HTMX).text
+    assert 'href="/api/v1/devices/export?status=up"' in up
+    assert 'href="/api/v1/devices/export" ' in client.get("/network", headers=HTMX).text
 
     for bad in ("status=sideways", "size=7", "page=0", "q=%00"):
         refused = client.get(f"/network?{bad}", headers=BROWSER)
