@@ -6,8 +6,10 @@ validation and audit rows; who may see and do what."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -614,6 +616,190 @@ def test_a_days_series_from_the_rollups_are_each_buckets_mean_and_highest(
             (round(a, 9), h) for _, a, h in expected
         ], metric
         assert any(t >= watermark.timestamp() for t, _, _ in got)  # the raw tail is in
+
+
+def _counter_polls(
+    base: datetime, polls: int, wrap_at: int, step: int
+) -> list[tuple[datetime, float]]:
+    """A Counter32 of ``polls`` polls a minute apart up to ``base``, growing by 3 to 9 a
+    poll, that wraps at 2**32 at poll ``wrap_at`` (its value there is 2)."""
+    growth = [0] + [3 + (k * step) % 7 for k in range(1, polls)]
+    total = [sum(growth[: k + 1]) for k in range(polls)]
+    first = 2**32 - total[wrap_at] + 2
+    return [
+        (base - timedelta(minutes=polls - 1 - k), float((first + total[k]) % 2**32))
+        for k in range(polls)
+    ]
+
+
+def _expected_rates(
+    counter: list[tuple[datetime, float]], start: datetime, width: int
+) -> dict[int, float]:
+    """The test's own errors per second: each poll's growth since the poll before (2**32
+    added when the counter went down) over the 60 s between them; per step of ``width``
+    seconds the mean of its polls' rates (polls from ``start`` on)."""
+    steps: dict[int, list[float]] = {}
+    for (before, old), (at, value) in itertools.pairwise(counter):
+        if at < start:
+            continue
+        growth = value - old if value >= old else value + 2**32 - old
+        rate = growth / (at - before).total_seconds()
+        steps.setdefault(int(at.timestamp()) // width * width, []).append(rate)
+    return {t: sum(v) / len(v) for t, v in sorted(steps.items())}
+
+
+ERRORS = ("if.ge-0/0/1.in_errors", "if.ge-0/0/1.out_errors")
+
+
+@dataclass
+class ErrorHistory:
+    device: int
+    now: datetime
+    base: datetime  # the newest poll
+    times: list[datetime]
+    counters: dict[str, list[tuple[datetime, float]]]
+    wraps_inside: dict[str, datetime | None]  # where a counter wraps inside a bucket
+
+
+def _error_history(db: TransactionalDatabase) -> ErrorHistory:
+    """Two days of SNMP polls a minute: the in errors counter wraps at 2**32 on a whole
+    hour (between two buckets of both tiers), the out one at minute 7 (inside a bucket);
+    the uptime, ICMP jitter and RTT alongside; rolled up as the network.rollup job does."""
+    device = add_device(
+        db,
+        name="errs",
+        address="10.0.0.20",
+        snmp_interval_seconds=60,
+        credentials={"version": "2c", "community": "public"},
+    )
+    base = datetime.now(UTC).replace(second=0, microsecond=0)
+    now = base + timedelta(seconds=30)  # no poll on a range's start (else 61 in an hour)
+    polls = 2 * 24 * 60
+    times = [base - timedelta(minutes=polls - 1 - k) for k in range(polls)]
+    ten_hours, twenty_hours = base - timedelta(hours=10), base - timedelta(hours=20)
+    on_hour = max(k for k, t in enumerate(times) if t.minute == 0 and t < ten_hours)
+    at_7 = max(k for k, t in enumerate(times) if t.minute == 7 and t < twenty_hours)
+    inbound = _counter_polls(base, polls, on_hour, 1)
+    outbound = _counter_polls(base, polls, at_7, 2)
+    assert inbound[on_hour][1] < inbound[on_hour - 1][1]  # wrapped there
+    assert outbound[at_7][1] < outbound[at_7 - 1][1]
+    rows = [(ERRORS[0], t, v) for t, v in inbound] + [(ERRORS[1], t, v) for t, v in outbound]
+    rows += [("snmp.uptime_s", t, 1e6 + 60.0 * k) for k, t in enumerate(times)]
+    rows += [("icmp.jitter_ms", t, 1.0 + (t.minute % 5) * 0.1) for t in times]
+    rows += [("icmp.rtt_avg_ms", t, 3.0) for t in times]
+    add_samples(db, device, rows)
+    rollups.run(db, Settings(), now)
+    return ErrorHistory(
+        device,
+        now,
+        base,
+        times,
+        {ERRORS[0]: inbound, ERRORS[1]: outbound},
+        {ERRORS[0]: None, ERRORS[1]: times[at_7]},
+    )
+
+
+RANGE_TIERS = (
+    (timedelta(hours=1), None),
+    (timedelta(hours=6), None),
+    (timedelta(hours=24), rollups.FIVE_MIN),
+    (timedelta(days=7), rollups.HOUR),
+)
+
+
+@pytest.mark.parametrize(("span", "tier"), RANGE_TIERS, ids=["1h", "6h", "24h", "7d"])
+def test_interface_errors_per_second_are_what_the_counters_say(
+    db: TransactionalDatabase, span: timedelta, tier: int | None
+) -> None:
+    """Errors per second from the stored Counter32 error counters, compared with rates the
+    test computes from the counters it inserted (two wraps at 2**32). An hour and 6 hours
+    are read raw; 24 hours from the 5 min tier and 7 days from the 1 h tier, each with the
+    raw tail after its watermark: every step as the test computes it, except that a wrap
+    inside a bucket moves what the counter grew after it in that bucket into the next one
+    (the two steps' sum is exact)."""
+    h = _error_history(db)
+    start = h.now - span
+    with db.session() as session:
+        width = device_queries.step_seconds(start, h.now, tier)
+        watermark = device_queries.rollup_watermark(session, tier) if tier else None
+        found = device_queries.error_rates(
+            session, h.device, ERRORS, start, h.now, tier=tier, lookback=120
+        )
+    for metric in ERRORS:
+        expected = _expected_rates(h.counters[metric], start, width)
+        if tier:  # the tier's steps are its buckets from the range's start on
+            expected = {t: v for t, v in expected.items() if t >= start.timestamp()}
+            if span > timedelta(days=2):  # the data's first hour has no hour before it
+                expected.pop(min(expected))
+            assert watermark is not None
+            assert any(t >= watermark.timestamp() for t, _, _ in found[metric])  # raw tail
+        got = {t: mean for t, mean, _ in found[metric]}
+        assert sorted(got) == list(got) == list(expected), metric
+        wrap = h.wraps_inside[metric]
+        split = set()
+        if tier and wrap is not None:
+            inside = int(wrap.timestamp()) // width * width
+            split = {inside, inside + width}
+            assert sum(got[t] for t in split) == pytest.approx(
+                sum(expected[t] for t in split), rel=1e-12
+            ), metric
+            assert got[inside] != pytest.approx(expected[inside])  # moved on, as documented
+        for t, value in expected.items():
+            if t not in split:
+                assert got[t] == pytest.approx(value, rel=1e-9, abs=1e-9), (metric, t)
+        assert max(got.values()) < 10  # never a wrap's 2**32 counted as errors
+    if tier is None and span == timedelta(hours=1):  # each poll its own 6 s step
+        assert len(found[ERRORS[0]]) == 60
+
+
+def test_the_device_page_charts_errors_per_second_and_jitter(db: TransactionalDatabase) -> None:
+    """The page charts the errors per second below each interface's traffic and the jitter
+    below the RTT and loss; an agent restart (its uptime went back, its counters started
+    again) gives no rate for that poll."""
+    client = browser(db, Role.VIEWER)
+    h = _error_history(db)
+    page = client.get(f"/network/devices/{h.device}?range=6h", headers=BROWSER).text
+    chart = chart_spec(page, "if-chart-1")
+    assert [s["name"] for s in chart["panes"][1]["series"]] == ["err_in", "err_out"]
+    shown = chart["panes"][1]["series"][0]["data"]
+    polled = {  # a poll a 36 s step (6 hours): each poll's own rate
+        t: round(v, 3)
+        for t, v in _expected_rates(h.counters[ERRORS[0]], h.now - timedelta(hours=7), 36).items()
+    }
+    assert len(shown) >= 6 * 60 - 1  # the page's range ends at its own now
+    assert dict(shown) == {t: polled.get(t) for t, _ in shown}
+    assert "errors in and out per second below" in page
+    rtt = chart_spec(page, "rtt-chart")
+    assert [s["name"] for s in rtt["panes"][2]["series"]] == ["jitter"]
+    jitter = {int(t): v for t, v in rtt["panes"][2]["series"][0]["data"]}
+    polls = {int(t.timestamp()) // 36 * 36: 1.0 + (t.minute % 5) * 0.1 for t in h.times}
+    assert len(jitter) >= 6 * 60 - 1
+    assert jitter == {t: polls.get(t) for t in jitter}  # a poll a 36 s step: its own value
+    assert "jitter in ms at the bottom" in page
+    day = chart_spec(client.get(f"/network/devices/{h.device}", headers=BROWSER).text, "rtt-chart")
+    day_jitter = [v for _, v in day["panes"][2]["series"][0]["data"]]
+    assert set(day_jitter[1:-1]) == {1.2}  # each full 5 min bucket's mean of 1.0 … 1.4
+
+    with db.session(write=True) as session:  # the agent restarted 9 minutes ago
+        session.execute(
+            delete(Sample).where(
+                Sample.device_id == h.device,
+                Sample.metric == "snmp.uptime_s",
+                Sample.ts > h.base - timedelta(minutes=10),
+            )
+        )
+    add_samples(
+        db,
+        h.device,
+        [("snmp.uptime_s", h.base - timedelta(minutes=m), 600.0 - 60 * m) for m in range(10)],
+    )
+    with db.session() as session:
+        hour = device_queries.error_rates(
+            session, h.device, ERRORS, h.now - timedelta(hours=1), h.now, lookback=120
+        )
+    restart = int((h.base - timedelta(minutes=9)).timestamp()) // 6 * 6
+    assert restart not in {t for t, _, _ in hour[ERRORS[0]]}
+    assert len(hour[ERRORS[0]]) == 59
 
 
 # --- forms ----------------------------------------------------------------------------------

@@ -36,7 +36,9 @@ def _line(
 
 
 def rtt_loss_chart(series: dict[str, list[Bucket]]) -> str:
-    """RTT (average, with the minimum and maximum dashed) above, loss % below."""
+    """RTT (average, with the minimum and maximum dashed) above, loss % below, and the
+    jitter (the mean difference of a poll's successive RTTs) in a third pane when the
+    device has some."""
     rtt = [
         _line(
             "rtt_avg", "RTT avg ms", BLUE, series["icmp.rtt_avg_ms"], lineWidth=2, lastValue=True
@@ -53,15 +55,33 @@ def rtt_loss_chart(series: dict[str, list[Bucket]]) -> str:
         "data": _data(series["icmp.loss_pct"], peak=True),
     }
     panes = [{"height": 3, "series": rtt}, {"height": 1, "series": [loss]}]
+    if jitter := series.get("icmp.jitter_ms"):
+        line = _line("jitter", "jitter ms", GREEN, jitter, lineWidth=1, lastValue=True)
+        panes.append({"height": 1, "series": [line]})
     return chart_json({"intraday": True, "panes": panes})
 
 
-def traffic_chart(name: str, inbound: Sequence[Bucket], outbound: Sequence[Bucket]) -> str:
+def traffic_chart(
+    name: str,
+    inbound: Sequence[Bucket],
+    outbound: Sequence[Bucket],
+    errors_in: Sequence[Bucket] = (),
+    errors_out: Sequence[Bucket] = (),
+) -> str:
+    """An interface's bits per second in and out above, and below (when its error
+    counters are stored) its errors per second in and out."""
     series = [
         _line("in", f"{name} in bps", BLUE, inbound, lineWidth=2, lastValue=True),
         _line("out", f"{name} out bps", ORANGE, outbound, lineWidth=2, lastValue=True),
     ]
-    return chart_json({"intraday": True, "panes": [{"series": series}]})
+    panes: list[dict[str, Any]] = [{"height": 3, "series": series}]
+    if errors_in or errors_out:
+        errors = [
+            _line("err_in", f"{name} in errors/s", RED, errors_in, lineWidth=1, lastValue=True),
+            _line("err_out", f"{name} out errors/s", GREY, errors_out, lineWidth=1, dashed=True),
+        ]
+        panes.append({"height": 1, "series": errors})
+    return chart_json({"intraday": True, "panes": panes})
 
 
 def cpu_mem_chart(cpu: Sequence[Bucket], mem: Sequence[Bucket]) -> str:

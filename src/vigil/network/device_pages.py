@@ -6,8 +6,9 @@
   (#devices-panel) asks for itself again every ``ui_refresh_seconds`` with the filters,
   sort and page it shows, so a refresh keeps them.
 - ``/network/devices/{id}``: the device's details (never its credentials, only their
-  kind), open alerts, RTT/loss, CPU/memory and per-interface traffic charts over a range
-  (1h, 6h, 24h, 7d), and an interface table. Its panel refreshes itself the same way.
+  kind), open alerts, RTT/loss/jitter, CPU/memory and per-interface traffic and errors per
+  second charts over a range (1h, 6h, 24h, 7d), and an interface table. Its panel refreshes
+  itself the same way.
 
 The forms (add, edit, delete, CSV import) are in device_pages_forms.py."""
 
@@ -32,8 +33,10 @@ from vigil.core.web import is_htmx, render
 from vigil.network import device_charts, device_queries, rollups, service
 from vigil.network.device_queries import (
     CPU,
+    IF_ERRORS,
     IF_PREFIX,
     IF_RATES,
+    JITTER,
     LOSS,
     MEM,
     RTT,
@@ -264,6 +267,8 @@ class Interface:
     in_errors: float | None
     out_errors: float | None
     peak_bps: float
+    peak_errors: float  # the highest errors per second (in or out) of a step in the range
+    errors: bool  # its chart has errors per second (its error counters are stored)
     chart: str | None
 
 
@@ -284,10 +289,14 @@ def _interface_names(
 
 
 def _interfaces(
-    names: list[str], last: dict[str, device_queries.Latest], rates: dict[str, list[Bucket]]
+    names: list[str],
+    last: dict[str, device_queries.Latest],
+    rates: dict[str, list[Bucket]],
+    errors: dict[str, list[Bucket]],
 ) -> tuple[list[Interface], int]:
-    """Each interface's newest values (the table) and, for the busiest MAX_IF_CHARTS of
-    them, its traffic chart; how many more have data but no chart."""
+    """Each interface's newest values (the table) and, for MAX_IF_CHARTS of them (those
+    with errors in the range first, then the busiest), its traffic and errors chart; how
+    many more have data but no chart."""
 
     def value(name: str, suffix: str) -> float | None:
         found = last.get(f"{IF_PREFIX}{name}{suffix}")
@@ -296,9 +305,13 @@ def _interfaces(
     rows = []
     for name in names:
         inbound, outbound = rates[f"if.{name}.in_bps"], rates[f"if.{name}.out_bps"]
+        err_in, err_out = errors[f"if.{name}.in_errors"], errors[f"if.{name}.out_errors"]
         peak = max((high for _, _, high in inbound + outbound), default=0.0)
+        peak_errors = max((high for _, _, high in err_in + err_out), default=0.0)
         chart = (
-            device_charts.traffic_chart(name, inbound, outbound) if inbound or outbound else None
+            device_charts.traffic_chart(name, inbound, outbound, err_in, err_out)
+            if inbound or outbound or err_in or err_out
+            else None
         )
         rows.append(
             Interface(
@@ -309,10 +322,14 @@ def _interfaces(
                 value(name, ".in_errors"),
                 value(name, ".out_errors"),
                 peak,
+                peak_errors,
+                bool(err_in or err_out),
                 chart,
             )
         )
-    charted = sorted((r for r in rows if r.chart), key=lambda r: -r.peak_bps)[:MAX_IF_CHARTS]
+    charted = sorted((r for r in rows if r.chart), key=lambda r: (r.peak_errors <= 0, -r.peak_bps))[
+        :MAX_IF_CHARTS
+    ]
     keep = {r.name for r in charted}
     hidden = sum(1 for r in rows if r.chart and r.name not in keep)
     rows = [r if r.name in keep else replace(r, chart=None) for r in rows]
@@ -329,15 +346,24 @@ def device_panel(session: Session, device_id: int, choice: str, now: datetime) -
     series = device_queries.chart_series(  # every chart's series in one read
         session,
         device_id,
-        (RTT, RTT_MIN, RTT_MAX, LOSS, CPU, MEM, *if_rates),
+        (RTT, RTT_MIN, RTT_MAX, LOSS, JITTER, CPU, MEM, *if_rates),
         start,
         now,
         tier=tier,
     )
-    icmp = {m: series[m] for m in (RTT, RTT_MIN, RTT_MAX, LOSS)}
+    errors = device_queries.error_rates(  # from the error counters, as the traffic's rates
+        session,
+        device_id,
+        [f"{IF_PREFIX}{n}{suffix}" for n in names for suffix in IF_ERRORS],
+        start,
+        now,
+        tier=tier,
+        lookback=2 * (device.snmp_interval_seconds or 300),
+    )
+    icmp = {m: series[m] for m in (RTT, RTT_MIN, RTT_MAX, LOSS, JITTER)}
     snmp = {m: series[m] for m in (CPU, MEM)}
     snmp_last = device_queries.newest(session, device_id, "snmp.")
-    interfaces, hidden = _interfaces(names, if_last, series)
+    interfaces, hidden = _interfaces(names, if_last, series, errors)
     parent = session.get(Device, device.parent_id) if device.parent_id else None
     children = session.scalars(
         select(Device).where(Device.parent_id == device_id).order_by(Device.name)
@@ -364,6 +390,7 @@ def device_panel(session: Session, device_id: int, choice: str, now: datetime) -
         "range_label": label,
         "rtt_chart": device_charts.rtt_loss_chart(icmp) if icmp_points else None,
         "rtt_points": len(icmp[RTT]),
+        "jitter": bool(icmp[JITTER]),
         "step_label": step_label(device_queries.step_seconds(start, now, tier)),
         "cpu_chart": device_charts.cpu_mem_chart(snmp[CPU], snmp[MEM])
         if snmp[CPU] or snmp[MEM]

@@ -26,15 +26,19 @@ from vigil.network.service import (
     filter_devices,
     unpack_tags,
 )
+from vigil.network.snmp_polling import COUNTER32_BITS, counter_rate
 
 RTT = "icmp.rtt_avg_ms"
 RTT_MIN = "icmp.rtt_min_ms"
 RTT_MAX = "icmp.rtt_max_ms"
 LOSS = "icmp.loss_pct"
+JITTER = "icmp.jitter_ms"
+UPTIME = "snmp.uptime_s"
 CPU = "snmp.cpu_pct"
 MEM = "snmp.mem_pct"
 IF_PREFIX = "if."
 IF_RATES = (".in_bps", ".out_bps")
+IF_ERRORS = (".in_errors", ".out_errors")  # Counter32: ifInErrors, ifOutErrors
 IF_TABLE = (".oper", ".in_bps", ".out_bps", ".in_errors", ".out_errors")
 SPARK_POINTS = 60  # a sparkline of more points than pixels says nothing more
 ROLLUP_PERIOD = 300  # the 5 min tier of network.rollup (3600: the 1 h tier)
@@ -535,3 +539,152 @@ def interface_name(metric: str) -> str | None:
         if metric.startswith(IF_PREFIX) and metric.endswith(suffix):
             return metric[len(IF_PREFIX) : -len(suffix)]
     return None
+
+
+# --- interface errors per second ------------------------------------------------------------
+
+
+def error_rates(
+    session: Session,
+    device_id: int,
+    counters: Sequence[str],
+    start: datetime,
+    end: datetime,
+    *,
+    tier: int | None = None,
+    lookback: int = 600,
+) -> dict[str, list[Bucket]]:
+    """Per error counter (``if.<name>.in_errors``/``out_errors``, stored as the agent's
+    Counter32 values), its growth per second in the steps of ``chart_series``: (step start,
+    mean, highest) of the rates in the step, oldest first.
+
+    The raw samples give a rate per poll as ``snmp_polling`` computes the traffic rates
+    (``counter_rate``: a counter lower than before wrapped at 2**32; none across an agent
+    restart, seen by ``snmp.uptime_s`` going back), each poll against the one before it
+    (read from ``lookback`` seconds before the range). With a rollup ``tier`` the range up
+    to its watermark comes from the tier's buckets (``_tier_rates``), the raw samples after
+    it as above."""
+    out: dict[str, list[Bucket]] = {m: [] for m in counters}
+    if not counters:
+        return out
+    width = step_seconds(start, end, tier)
+    rates: dict[str, list[tuple[float, float]]] = {m: [] for m in counters}  # (time, rate)
+    raw_from = start
+    if tier and (watermark := rollup_watermark(session, tier)) is not None and watermark > start:
+        raw_from = watermark
+        _tier_rates(session, tier, device_id, counters, start, watermark, rates)
+    _raw_rates(session, device_id, counters, raw_from, end, lookback, rates)
+    for metric, points in rates.items():
+        steps: dict[int, list[float]] = {}
+        for at, rate in points:
+            steps.setdefault(int(at) // width * width, []).append(rate)
+        out[metric] = [(t, sum(v) / len(v), max(v)) for t, v in sorted(steps.items())]
+    return out
+
+
+def _raw_rates(
+    session: Session,
+    device_id: int,
+    counters: Sequence[str],
+    start: datetime,
+    end: datetime,
+    lookback: int,
+    rates: dict[str, list[tuple[float, float]]],
+) -> None:
+    """Each poll's rate from the raw samples (those after ``start``), appended to ``rates``."""
+    rows = session.execute(
+        select(Sample.metric, Sample.ts, Sample.value)
+        .where(
+            Sample.device_id == device_id,
+            Sample.metric.in_([*counters, UPTIME]),
+            Sample.ts >= start - timedelta(seconds=lookback),
+            Sample.ts <= end,
+        )
+        .order_by(Sample.metric, Sample.ts)
+    ).all()
+    uptime = {ts: value for metric, ts, value in rows if metric == UPTIME}
+    before: tuple[datetime, float] | None = None
+    previous_metric = None
+    for metric, ts, value in rows:
+        if metric == UPTIME:
+            continue
+        if metric != previous_metric:
+            before, previous_metric = None, metric
+        if before is not None and ts >= start:
+            at, old = before
+            # Without the uptime of both polls a restart cannot be seen: none is assumed.
+            up_before, up_now = uptime.get(at), uptime.get(ts)
+            if up_before is None or up_now is None:
+                up_before = up_now = 0.0
+            rate = counter_rate(old, up_before, at, value, up_now, ts, COUNTER32_BITS)
+            if rate is not None:
+                rates[metric].append((ts.timestamp(), rate))
+        before = (ts, value)
+
+
+def _tier_rates(
+    session: Session,
+    tier: int,
+    device_id: int,
+    counters: Sequence[str],
+    start: datetime,
+    watermark: datetime,
+    rates: dict[str, list[tuple[float, float]]],
+) -> None:
+    """Each bucket's rate from the rollup tier (the bucket before the range as the first
+    one's base), appended to ``rates`` at the bucket's start.
+
+    A bucket keeps a counter's lowest and highest value: without a wrap in it they are its
+    first and last. The rate of a bucket is its growth from the previous one's end (``end``:
+    its last value as far as it is known) over the time between the two buckets' starts:
+    - lowest >= end: no wrap, growth highest - end; its end is its highest;
+    - highest < end: it wrapped before the bucket's first poll (every value of the bucket is
+      past the wrap), growth highest + 2**32 - end; its end is its highest;
+    - otherwise it wrapped inside the bucket: growth lowest + 2**32 - end (up to its first
+      value past the wrap, the lowest), and its end is that lowest value, so what it grew
+      after that counts in the next bucket (the sum over both is exact, the split is not).
+    No rate for a bucket whose lowest uptime is below the previous one's highest (the
+    agent restarted: its counters started again), as ``counter_rate`` refuses a restart.
+    """
+    rows = session.execute(
+        select(
+            SampleRollup.metric,
+            _epoch(session, SampleRollup.bucket),
+            SampleRollup.min,
+            SampleRollup.max,
+        )
+        .where(
+            SampleRollup.period == tier,
+            SampleRollup.device_id == device_id,
+            SampleRollup.metric.in_([*counters, UPTIME]),
+            SampleRollup.bucket >= start - timedelta(seconds=tier),
+            SampleRollup.bucket < watermark,
+        )
+        .order_by(SampleRollup.metric, SampleRollup.bucket)
+    ).all()
+    uptime = {int(t): (low, high) for metric, t, low, high in rows if metric == UPTIME}
+    wrap = float(2**COUNTER32_BITS)
+    previous: tuple[int, float] | None = None  # (bucket start, end value)
+    previous_metric = None
+    for metric, epoch, low, high in rows:
+        if metric == UPTIME:
+            continue
+        t = int(epoch)
+        if metric != previous_metric:
+            previous, previous_metric = None, metric
+        if previous is None:  # the first bucket (the one before the range, if stored)
+            previous = (t, high)
+            continue
+        before_t, end_value = previous
+        up_now, up_before = uptime.get(t), uptime.get(before_t)
+        if up_now is not None and up_before is not None and up_now[0] < up_before[1]:
+            previous = (t, high)  # restarted: no rate
+            continue
+        if low >= end_value:
+            growth, end_value = high - end_value, high
+        elif high < end_value:
+            growth, end_value = high + wrap - end_value, high
+        else:
+            growth, end_value = low + wrap - end_value, low
+        rates[metric].append((float(t), growth / (t - before_t)))
+        previous = (t, end_value)
