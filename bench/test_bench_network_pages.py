@@ -8,12 +8,13 @@ Per backend one database is filled once (untimed): 500 devices over 5 sites with
 through the service (audit rows included); a state row for each (mostly up, some down,
 unreachable, unknown); an hour of ICMP samples every 60 s for every device (the
 sparklines read these: 30,000 RTTs, 120,000 rows with min, max and loss); and for one
-device 7 days of samples every 60 s of RTT, loss, CPU, memory and four interfaces' in/out
-rates (~140,000 rows), rolled up into the 5 min and 1 h tiers as the ``network.rollup`` job
-does (the 24 h view reads the 5 min tier, the 7 d view the 1 h tier, each with the raw
-samples after it); then ANALYZE (PostgreSQL: VACUUM ANALYZE and a CHECKPOINT). The
-requests go through FastAPI's TestClient in this process, signed in with a Bearer token:
-the time is the app's whole handling of the request, without a socket.
+device 7 days of samples every 60 s of RTT, loss, jitter, CPU, memory, uptime and four
+interfaces' in/out rates and error counters (~240,000 rows), rolled up into the 5 min and
+1 h tiers as the ``network.rollup`` job does (the 24 h view reads the 5 min tier, the 7 d
+view the 1 h tier, each with the raw samples after it); then ANALYZE (PostgreSQL: VACUUM
+ANALYZE and a CHECKPOINT). The requests go through FastAPI's TestClient in this process,
+signed in with a Bearer token: the time is the app's whole handling of the request, without
+a socket.
 """
 
 from __future__ import annotations
@@ -102,13 +103,23 @@ def _fill(runtime: Runtime, settings: Settings) -> int:
         "snmp.cpu_pct", "snmp.mem_pct",
         *(f"if.ge-0/0/{n}.{d}_bps" for n in range(4) for d in ("in", "out")),
     ]  # fmt: skip
-    for minute in range(7 * 24 * 60):
+    metrics.append("icmp.jitter_ms")
+    # The error counters (Counter32, growing: the page charts their rate) and the uptime.
+    counters = [f"if.ge-0/0/{n}.{d}_errors" for n in range(4) for d in ("in", "out")]
+    polls = 7 * 24 * 60
+    for minute in range(polls):
         ts = now - timedelta(minutes=minute)
         for k, metric in enumerate(metrics):
             if metric.startswith("icmp.") and minute < 60:
                 continue  # the first hour's ICMP samples are in the rows above
             value = float(k + minute % 50)
             rows.append({"device_id": busy, "metric": metric, "ts": ts, "value": value})
+        age = polls - minute
+        for k, metric in enumerate(counters):
+            value = float((age * (k + 1) + age // 7 * (minute % 3)) % 2**32)
+            rows.append({"device_id": busy, "metric": metric, "ts": ts, "value": value})
+        uptime = 1e6 + 60.0 * age
+        rows.append({"device_id": busy, "metric": "snmp.uptime_s", "ts": ts, "value": uptime})
     rows += [
         {"device_id": busy, "metric": f"if.ge-0/0/{n}.oper", "ts": now, "value": 1.0}
         for n in range(4)

@@ -574,12 +574,122 @@ def error_rates(
         raw_from = watermark
         _tier_rates(session, tier, device_id, counters, start, watermark, rates)
     _raw_rates(session, device_id, counters, raw_from, end, lookback, rates)
-    for metric, points in rates.items():
-        steps: dict[int, list[float]] = {}
+    for metric, points in rates.items():  # in time order: the tier's, then the raw ones
+        steps: list[Bucket] = []
+        count = 0  # the rates in the last step
         for at, rate in points:
-            steps.setdefault(int(at) // width * width, []).append(rate)
-        out[metric] = [(t, sum(v) / len(v), max(v)) for t, v in sorted(steps.items())]
+            t = int(at) // width * width
+            if steps and steps[-1][0] == t:
+                _, mean, high = steps[-1]
+                steps[-1] = (t, (mean * count + rate) / (count + 1), max(high, rate))
+                count += 1
+            else:
+                steps.append((t, rate, rate))
+                count = 1
+        out[metric] = steps
     return out
+
+
+# PostgreSQL: each metric's rows by its own primary key range, a lateral scan a metric, as
+# arrays in time order on the driver's cursor (as _SPARK_PG and _ROLLUP_ARRAYS_PG; with a
+# ``metric IN (…)`` the planner walked the time index through every device's rows).
+_COUNTERS_RAW_PG = """
+    SELECT m.metric, r.k, r.v
+      FROM unnest(%(names)s::text[]) AS m(metric),
+           LATERAL (SELECT array_agg(w.k) AS k, array_agg(w.value) AS v
+                      FROM (SELECT date_part('epoch', ts) AS k, value FROM network_samples
+                             WHERE device_id = %(device)s AND metric = m.metric
+                               AND ts >= %(start)s AND ts <= %(stop)s
+                             ORDER BY ts) AS w) AS r
+     WHERE r.k IS NOT NULL
+"""
+_COUNTERS_TIER_PG = """
+    SELECT m.metric, r.k, r.lo, r.hi
+      FROM unnest(%(names)s::text[]) AS m(metric),
+           LATERAL (SELECT array_agg(w.k) AS k, array_agg(w.min) AS lo, array_agg(w.max) AS hi
+                      FROM (SELECT date_part('epoch', bucket) AS k, min, max
+                              FROM network_rollups
+                             WHERE period = %(period)s AND device_id = %(device)s
+                               AND metric = m.metric AND bucket >= %(start)s AND bucket < %(stop)s
+                             ORDER BY bucket) AS w) AS r
+     WHERE r.k IS NOT NULL
+"""
+
+
+# SQLite: the same rows on the driver's cursor (SQLAlchemy's handling of ~2,500 rows cost
+# more than the query), the times as epoch seconds with their fraction.
+_COUNTERS_RAW_SQLITE = """
+    SELECT metric, CAST(strftime('%s', ts) AS INTEGER) + CAST(substr(ts, 20) AS REAL), value
+      FROM network_samples
+     WHERE device_id = ? AND metric IN ({names}) AND ts >= ? AND ts <= ?
+     ORDER BY metric, ts
+"""
+_COUNTERS_TIER_SQLITE = """
+    SELECT metric, CAST(strftime('%s', bucket) AS INTEGER), "min", "max" FROM network_rollups
+     WHERE period = ? AND device_id = ? AND metric IN ({names}) AND bucket >= ? AND bucket < ?
+     ORDER BY metric, bucket
+"""
+
+
+def _arrays(session: Session, sql: str, params: dict[str, Any]) -> dict[str, tuple[list[Any], ...]]:
+    driver: Any = session.connection().connection.dbapi_connection  # the session's transaction
+    with driver.cursor() as cursor:
+        cursor.execute(sql, params, binary=True)
+        return {row[0]: tuple(row[1:]) for row in cursor}
+
+
+def _sqlite_rows(session: Session, sql: str, names: list[str], params: tuple[Any, ...]) -> Any:
+    driver: Any = session.connection().connection.dbapi_connection  # the session's transaction
+    cursor = driver.cursor()
+    try:
+        cursor.execute(sql.format(names=",".join("?" * len(names))), params)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
+def _columns(rows: Iterable[Any]) -> dict[str, tuple[list[Any], ...]]:
+    """Rows (metric, a, b, …) in metric order as columns per metric: metric -> ([a…], [b…])."""
+    out: dict[str, tuple[list[Any], ...]] = {}
+    for metric, *values in rows:
+        if (columns := out.get(metric)) is None:
+            columns = out[metric] = tuple([] for _ in values)
+        for column, value in zip(columns, values, strict=True):
+            column.append(value)
+    return out
+
+
+def _raw_counters(
+    session: Session, device_id: int, names: list[str], start: datetime, end: datetime
+) -> dict[str, tuple[list[Any], ...]]:
+    """Per metric: its samples' times (epoch seconds) and values, oldest first."""
+    if session.get_bind().dialect.name == "postgresql":
+        params = {"names": names, "device": device_id, "start": start, "stop": end}
+        return _arrays(session, _COUNTERS_RAW_PG, params)
+    bounds = (device_id, *names, _key(session, start), _key(session, end))
+    return _columns(_sqlite_rows(session, _COUNTERS_RAW_SQLITE, names, bounds))
+
+
+def _tier_counters(
+    session: Session,
+    tier: int,
+    device_id: int,
+    names: list[str],
+    start: datetime,
+    watermark: datetime,
+) -> dict[str, tuple[list[Any], ...]]:
+    """Per metric: its buckets' starts (epoch seconds), lowest and highest values."""
+    if session.get_bind().dialect.name == "postgresql":
+        params = {
+            "names": names,
+            "period": tier,
+            "device": device_id,
+            "start": start,
+            "stop": watermark,
+        }
+        return _arrays(session, _COUNTERS_TIER_PG, params)
+    bounds = (tier, device_id, *names, _key(session, start), _key(session, watermark))
+    return _columns(_sqlite_rows(session, _COUNTERS_TIER_SQLITE, names, bounds))
 
 
 def _raw_rates(
@@ -592,34 +702,32 @@ def _raw_rates(
     rates: dict[str, list[tuple[float, float]]],
 ) -> None:
     """Each poll's rate from the raw samples (those after ``start``), appended to ``rates``."""
-    rows = session.execute(
-        select(Sample.metric, Sample.ts, Sample.value)
-        .where(
-            Sample.device_id == device_id,
-            Sample.metric.in_([*counters, UPTIME]),
-            Sample.ts >= start - timedelta(seconds=lookback),
-            Sample.ts <= end,
-        )
-        .order_by(Sample.metric, Sample.ts)
-    ).all()
-    uptime = {ts: value for metric, ts, value in rows if metric == UPTIME}
-    before: tuple[datetime, float] | None = None
-    previous_metric = None
-    for metric, ts, value in rows:
-        if metric == UPTIME:
-            continue
-        if metric != previous_metric:
-            before, previous_metric = None, metric
-        if before is not None and ts >= start:
-            at, old = before
+    found = _raw_counters(
+        session, device_id, [*counters, UPTIME], start - timedelta(seconds=lookback), end
+    )
+    times, values = found.pop(UPTIME, ([], []))
+    uptime = dict(zip(times, values, strict=True))
+    first = start.timestamp()
+    for metric, (times, values) in found.items():
+        for k in range(1, len(times)):
+            at, before = times[k], times[k - 1]
+            if at < first:
+                continue
             # Without the uptime of both polls a restart cannot be seen: none is assumed.
-            up_before, up_now = uptime.get(at), uptime.get(ts)
+            up_before, up_now = uptime.get(before), uptime.get(at)
             if up_before is None or up_now is None:
                 up_before = up_now = 0.0
-            rate = counter_rate(old, up_before, at, value, up_now, ts, COUNTER32_BITS)
+            rate = counter_rate(
+                values[k - 1],
+                up_before,
+                datetime.fromtimestamp(before, UTC),
+                values[k],
+                up_now,
+                datetime.fromtimestamp(at, UTC),
+                COUNTER32_BITS,
+            )
             if rate is not None:
-                rates[metric].append((ts.timestamp(), rate))
-        before = (ts, value)
+                rates[metric].append((at, rate))
 
 
 def _tier_rates(
@@ -643,48 +751,30 @@ def _tier_rates(
     - otherwise it wrapped inside the bucket: growth lowest + 2**32 - end (up to its first
       value past the wrap, the lowest), and its end is that lowest value, so what it grew
       after that counts in the next bucket (the sum over both is exact, the split is not).
-    No rate for a bucket whose lowest uptime is below the previous one's highest (the
-    agent restarted: its counters started again), as ``counter_rate`` refuses a restart.
+    No rate for a bucket whose lowest uptime is below the highest of the uptime's bucket
+    before it (the agent restarted: its counters started again), as ``counter_rate``
+    refuses a restart.
     """
-    rows = session.execute(
-        select(
-            SampleRollup.metric,
-            _epoch(session, SampleRollup.bucket),
-            SampleRollup.min,
-            SampleRollup.max,
-        )
-        .where(
-            SampleRollup.period == tier,
-            SampleRollup.device_id == device_id,
-            SampleRollup.metric.in_([*counters, UPTIME]),
-            SampleRollup.bucket >= start - timedelta(seconds=tier),
-            SampleRollup.bucket < watermark,
-        )
-        .order_by(SampleRollup.metric, SampleRollup.bucket)
-    ).all()
-    uptime = {int(t): (low, high) for metric, t, low, high in rows if metric == UPTIME}
+    found = _tier_counters(
+        session, tier, device_id, [*counters, UPTIME], start - timedelta(seconds=tier), watermark
+    )
+    times, lows, highs = found.pop(UPTIME, ([], [], []))
+    restarted = {  # the buckets whose lowest uptime is below the previous one's highest
+        int(times[k]) for k in range(1, len(times)) if lows[k] < highs[k - 1]
+    }
     wrap = float(2**COUNTER32_BITS)
-    previous: tuple[int, float] | None = None  # (bucket start, end value)
-    previous_metric = None
-    for metric, epoch, low, high in rows:
-        if metric == UPTIME:
-            continue
-        t = int(epoch)
-        if metric != previous_metric:
-            previous, previous_metric = None, metric
-        if previous is None:  # the first bucket (the one before the range, if stored)
-            previous = (t, high)
-            continue
-        before_t, end_value = previous
-        up_now, up_before = uptime.get(t), uptime.get(before_t)
-        if up_now is not None and up_before is not None and up_now[0] < up_before[1]:
-            previous = (t, high)  # restarted: no rate
-            continue
-        if low >= end_value:
-            growth, end_value = high - end_value, high
-        elif high < end_value:
-            growth, end_value = high + wrap - end_value, high
-        else:
-            growth, end_value = low + wrap - end_value, low
-        rates[metric].append((float(t), growth / (t - before_t)))
-        previous = (t, end_value)
+    for metric, (times, lows, highs) in found.items():
+        before_t, end_value = int(times[0]), highs[0]  # the bucket before the range's first
+        for epoch, low, high in zip(times[1:], lows[1:], highs[1:], strict=True):
+            t = int(epoch)
+            if t in restarted:
+                before_t, end_value = t, high  # restarted: no rate
+                continue
+            if low >= end_value:
+                growth, end_value = high - end_value, high
+            elif high < end_value:
+                growth, end_value = high + wrap - end_value, high
+            else:
+                growth, end_value = low + wrap - end_value, low
+            rates[metric].append((float(t), growth / (t - before_t)))
+            before_t = t
