@@ -1,7 +1,8 @@
 """The network devices pages in a real browser (Debian's Chromium via Playwright) against
 one real ``vigil up`` (embedded SQLite) whose ICMP collector pings loopback devices every
-10 s. The test process adds SNMP history (CPU, memory, interface rates) and a status change
-straight into the process's SQLite file, as the collectors would write them.
+10 s. The test process adds SNMP history (CPU, memory, interface rates and error counters)
+and a status change straight into the process's SQLite file, as the collectors would write
+them.
 
 Checked: every page loads without console errors or failed requests and draws its charts;
 the devices table's panel refreshes itself and keeps its filters; a column header sorts it
@@ -65,12 +66,20 @@ def chromium_installed() -> None:
 
 
 def _history(device_id: int, now: datetime) -> list[Sample]:
-    """A day of SNMP samples every 5 minutes and an hour of RTTs every minute."""
+    """A day of SNMP samples every 5 minutes (eth1's in errors counter grows by 30 a poll,
+    0.1 a second, and wraps at 2**32 on the way; eth0 has none) and an hour of RTTs every
+    minute."""
     rows = []
     for minute in range(0, 24 * 60, 5):
         ts = now - timedelta(minutes=minute)
         wave = (minute % 120) / 120
+        errors = float((2**32 - 30 * 100 + 30 * (24 * 12 - minute // 5)) % 2**32)
         rows += [
+            Sample(device_id=device_id, metric="snmp.uptime_s", ts=ts, value=1e6 - 60 * minute),
+            Sample(device_id=device_id, metric="if.eth0.in_errors", ts=ts, value=5.0),
+            Sample(device_id=device_id, metric="if.eth0.out_errors", ts=ts, value=0.0),
+            Sample(device_id=device_id, metric="if.eth1.in_errors", ts=ts, value=errors),
+            Sample(device_id=device_id, metric="if.eth1.out_errors", ts=ts, value=0.0),
             Sample(device_id=device_id, metric="snmp.cpu_pct", ts=ts, value=10 + 30 * wave),
             Sample(device_id=device_id, metric="snmp.mem_pct", ts=ts, value=55.0),
             Sample(device_id=device_id, metric="if.eth0.in_bps", ts=ts, value=8e6 * (1 + wave)),
@@ -214,6 +223,22 @@ def test_every_network_page_loads_cleanly(app: NetApp, page: Page, name: str) ->
         for chart in ("rtt-chart", "cpu-chart", "if-chart-1", "if-chart-2"):
             assert max(br.series_points(page, chart).values()) > 0, chart
         assert br.series_points(page, "cpu-chart") == {"cpu": 288, "mem": 288}
+        # Jitter from the collector's real polls, under RTT and loss.
+        assert br.series_points(page, "rtt-chart")["jitter"] >= 1
+        # Errors per second under each interface's traffic (charts in the table's order):
+        # eth1's 0.1 a second, through a wrap; eth0's none.
+        label = page.locator("#if-chart-2").get_attribute("aria-label") or ""
+        assert label.startswith("access-switch eth1: ")
+        assert "errors in and out per second below" in label
+        errors = page.evaluate(
+            "() => window.vigil.charts['if-chart-2'].series.err_in.data().map(p => p.value)"
+        )
+        assert len(errors) >= 287
+        assert set(errors) == {0.1}
+        quiet = page.evaluate(
+            "() => window.vigil.charts['if-chart-1'].series.err_in.data().map(p => p.value)"
+        )
+        assert set(quiet) == {0.0}
     assert all(u.startswith(app.url) for u in watch.requests), "a request left the app"
     if name in ("devices", "device"):  # the forms are plain: no picture in the docs
         page.screenshot(path=app.shots / f"network-{name}.png", full_page=True)
