@@ -752,6 +752,36 @@ def test_interface_errors_per_second_are_what_the_counters_say(
         assert len(found[ERRORS[0]]) == 60
 
 
+def test_an_agent_restart_gives_no_rate_from_the_tier(db: TransactionalDatabase) -> None:
+    """Two hours of polls a minute, rolled up; the agent restarts at minute 2 of a 5 min
+    bucket (its uptime and counters start again from 0): that bucket and the next (whose
+    lowest uptime is below the restarted bucket's highest) have no rate, never a 2**32
+    "wrap"; every other bucket is the mean of its polls' rates as the test computes them."""
+    device = add_device(db, name="restarts", address="10.0.0.21")
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    end = rollups.floor_time(now - timedelta(hours=1), 300)  # whole buckets, an hour ago
+    times = [end - timedelta(minutes=120 - k) for k in range(120)]
+    restart = next(k for k, t in enumerate(times) if k > 60 and t.minute % 5 == 2)
+    counter, uptime, value = [], [], 1000.0
+    for k, t in enumerate(times):
+        value = 0.0 if k == restart else value + 6.0  # 0.1 a second
+        counter.append((t, value))
+        uptime.append(("snmp.uptime_s", t, 60.0 * (k - restart if k >= restart else k + 9000)))
+    add_samples(db, device, [(ERRORS[0], t, v) for t, v in counter] + uptime)
+    rollups.run(db, Settings(), now)
+    with db.session() as session:
+        found = device_queries.error_rates(
+            session, device, ERRORS[:1], now - timedelta(hours=24), now, tier=rollups.FIVE_MIN
+        )
+    got = {t: mean for t, mean, _ in found[ERRORS[0]]}
+    bucket = int(times[restart].timestamp()) // 300 * 300
+    assert bucket in {int(t.timestamp()) // 300 * 300 for t in times}
+    assert bucket not in got
+    assert bucket + 300 not in got
+    assert list(got.values()) == pytest.approx([0.1] * len(got))
+    assert len(got) == len({int(t.timestamp()) // 300 for t in times}) - 3  # first, b, b+1
+
+
 def test_the_device_page_charts_errors_per_second_and_jitter(db: TransactionalDatabase) -> None:
     """The page charts the errors per second below each interface's traffic and the jitter
     below the RTT and loss; an agent restart (its uptime went back, its counters started
