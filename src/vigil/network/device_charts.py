@@ -1,6 +1,7 @@
-"""Chart specs (see core/web/static/vigil.js) of the device page: RTT and loss, each
-interface's traffic, CPU and memory, from the time buckets of ``device_queries.chart_series``
-(strictly increasing times, as lightweight-charts needs)."""
+"""Chart specs (see core/web/static/vigil.js) of the device page: RTT, loss and jitter,
+each interface's traffic and errors per second, CPU and memory, from the time buckets of
+``device_queries.chart_series`` and ``error_rates`` (strictly increasing times, as
+lightweight-charts needs)."""
 
 from __future__ import annotations
 
