@@ -6,10 +6,12 @@ kernel's default range) the same process cannot."""
 
 from __future__ import annotations
 
+import stat
 import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -61,9 +63,24 @@ def host_range() -> str:
         return " ".join(f.read().split())
 
 
+def _closed_ancestor(path: Path) -> Path | None:
+    """The first directory above ``path`` that other users cannot enter, if any."""
+    for parent in path.resolve().parents:
+        if not parent.stat().st_mode & stat.S_IXOTH:
+            return parent
+    return None
+
+
 def ping_as(namespace: str, uid: int, gid: int, mode: str) -> str:
     """Vigil's collector pinging loopback in ``namespace`` as uid/gid with no capabilities."""
     setpriv = require_tool("setpriv", "Debian package util-linux")
+    # The child, another user, imports Vigil and icmplib from this checkout and its venv.
+    closed = _closed_ancestor(Path(__file__))
+    assert closed is None, (
+        f"{closed} is closed to other users (mode {oct(closed.stat().st_mode & 0o777)}): uid "
+        f"{uid} cannot import Vigil from this checkout; clone it where others may enter "
+        "(e.g. chmod o+x on that directory)"
+    )
     done = subprocess.run(
         [
             "ip",
